@@ -1,0 +1,5 @@
+import sys
+
+from tardal.cli import main
+
+sys.exit(main())

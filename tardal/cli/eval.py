@@ -1,0 +1,16 @@
+"""`tardal eval`: not available yet."""
+
+from __future__ import annotations
+
+import argparse
+
+from tardal.errors import TardalError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="(not available yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise TardalError("'tardal eval' is not available yet")

@@ -1,0 +1,324 @@
+"""Typed configuration: YAML files parsed into dataclasses, with ``key.sub=value`` overrides.
+
+The whole schema lives here, flat and commented, so one file shows every knob::
+
+    cfg = load_config("configs/synth-ct.yaml", ["train.epochs=3", "fusion.dim=8"])
+    print(dump_config(cfg))
+
+Unknown keys are rejected with the closest valid keys suggested; values are type-checked
+against the field's annotation (``int`` accepts ``3``, ``float`` accepts ``3`` and ``3.0``,
+``bool`` accepts ``true/false/1/0/yes/no``, tuples and lists accept YAML lists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from tardal.errors import ConfigError
+from tardal.registry import close_matches
+
+# ----------------------------------------------------------------------------------------
+# Schema
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SynthConfig:
+    """The built-in synthetic data set, generated when ``data.root`` does not exist yet."""
+
+    num: int = 240  # number of scenes
+    width: int = 320
+    height: int = 256
+    seed: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    """Registered-pair augmentations (training split only)."""
+
+    hflip: float = 0.5  # probability of a horizontal flip
+    scale: tuple[float, float] = (0.75, 1.25)  # random rescale range before the crop
+    crop: float = 0.5  # probability of a random crop (keeps at least half of each side)
+
+
+@dataclass
+class DataConfig:
+    root: str = "runs/data/synth"  # canonical layout: ir/ vi/ labels/ meta/ data.yaml
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    generate: bool = True  # generate the synthetic set at ``root`` when it is missing
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    img_size: int = 320  # training and evaluation letterbox size (square, multiple of 32)
+    align: Literal["error", "resize"] = "error"  # infrared/visible of different sizes
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    batch_size: int = 8
+    workers: int = 0
+
+
+@dataclass
+class FusionConfig:
+    name: str = "tardal"  # registered fusion method (see ``tardal fuse --list``)
+    dim: int = 16  # channel width d (paper: 32)
+    depth: int = 3  # dense-block layers (paper: 3)
+    output: Literal["sigmoid", "tanh"] = "sigmoid"  # map onto [0,1]: sigmoid or (tanh+1)/2
+    padding: Literal["zeros", "reflect"] = "reflect"
+    weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
+
+
+@dataclass
+class DiscriminatorConfig:
+    dim: int = 16
+    layers: int = 3  # stride-2 conv layers: 3 or 4
+    penalty: Literal["wgan-div", "gp"] = "wgan-div"
+    div_k: float = 2.0
+    div_p: float = 6.0
+    gp_lambda: float = 10.0
+    detail_mask: bool = True  # D_d sees grad * (1 - m); false drops the (1 - m)
+
+
+@dataclass
+class LossConfig:
+    ssim: float = 1.0  # a_ssim
+    pixel: float = 1.0  # a_pix
+    adv: float = 0.1  # a_adv
+    t_adv: float = 1.0  # weight of the target discriminator inside L_adv
+    d_adv: float = 1.0  # weight of the detail discriminator inside L_adv
+    ssim_kind: Literal["ssim", "ms-ssim"] = "ssim"
+    sdw: Literal["paper", "code"] = "paper"  # SDW weighting form
+    beta: float = 1.0  # weight of L_det in the fusion step (ct mode)
+
+
+@dataclass
+class MaskConfig:
+    provider: Literal["auto", "boxes", "lc", "u2net"] = "auto"  # auto: boxes if labels, else lc
+    otsu_refine: bool = True  # boxes: keep warmer-than-background pixels inside each box
+    soft: bool = False
+    u2net_weights: str = ""  # local weights file for the u2net provider
+
+
+@dataclass
+class DetectorConfig:
+    model: str = "yolov8n.yaml"  # Ultralytics model YAML (yolov8n, yolo11n, yolo26n, ...)
+    weights: str = ""  # optional local Ultralytics .pt the user trusts
+    input: Literal["color", "grey"] = "color"  # RGB from fused luma + visible CbCr, or grey x3
+    conf: float = 0.001  # score threshold for evaluation
+    iou: float = 0.7  # NMS IoU
+    max_det: int = 300
+
+
+@dataclass
+class TrainConfig:
+    mode: Literal["ct", "tt", "dt", "ir", "vis", "frontend"] = "ct"
+    epochs: int = 10
+    optimizer: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-4
+    lr_det: float = 2e-3
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_epochs: float = 1.0
+    d_warm: int = 1  # epochs before L_adv enters the generator loss
+    bridge_warm: int = 1  # epochs with beta = 0 (ct)
+    ema: bool = True
+    clip_grad: float = 10.0  # max gradient norm, 0 disables
+    seed: int = 0
+    deterministic: bool = True
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    preview: int = 4  # fused previews written per epoch
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    disc: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    project: str = "runs/train"  # run folders go under here
+    name: str = ""  # run folder name; empty: <mode>, <mode>2, ...
+
+
+# ----------------------------------------------------------------------------------------
+# Machinery
+# ----------------------------------------------------------------------------------------
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against annotation ``tp``; convert where it is lossless; else raise."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r}: expected a mapping, found {value!r}")
+        return from_dict(tp, value, prefix=key + ".")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"config key {key!r}: expected one of {', '.join(map(repr, args))}, found {value!r}"
+            )
+        return value
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v for v in value.strip("[]()").split(",") if v.strip()]
+            value = [yaml.safe_load(v) for v in value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r}: expected a list, found {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(
+                    f"config key {key!r}: expected {len(args)} values, found {len(value)}"
+                )
+            return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+        inner = args[0] if args else Any
+        out = [_coerce(v, inner, key) for v in value]
+        return tuple(out) if origin is tuple else out
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key {key!r}: {value!r} matches none of {tp}")
+    if tp is Any:
+        return value
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"config key {key!r}: expected null, found {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (str, int)) and str(value).lower() in _TRUE | _FALSE:
+            return str(value).lower() in _TRUE
+        raise ConfigError(f"config key {key!r}: expected true or false, found {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"config key {key!r}: expected an integer, found {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"config key {key!r}: expected an integer, found {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key {key!r}: expected a number, found {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {key!r}: expected a number, found {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config key {key!r}: expected a string, found {value!r}")
+        return "" if value is None else str(value)
+    raise ConfigError(f"config key {key!r}: unsupported type {tp}")
+
+
+def _unknown_key(cls: type, key: str, prefix: str) -> ConfigError:
+    valid = [f.name for f in dataclasses.fields(cls)]
+    close = close_matches(key, valid)
+    hint = f" Did you mean {', '.join(repr(prefix + c) for c in close)}?" if close else ""
+    return ConfigError(
+        f"unknown config key {prefix + key!r}.{hint} Valid keys here: "
+        + ", ".join(prefix + v for v in valid)
+    )
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and bad types."""
+    hints = _field_types(cls)
+    kwargs = {}
+    for key, value in (data or {}).items():
+        if key not in hints:
+            raise _unknown_key(cls, str(key), prefix)
+        kwargs[key] = _coerce(value, hints[key], prefix + key)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain nested dicts, lists and scalars (YAML- and checkpoint-safe)."""
+    out = dataclasses.asdict(cfg)
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(out)
+
+
+def apply_override(cfg: Any, override: str) -> None:
+    """Apply one ``key.sub=value`` string to ``cfg`` in place (the value is parsed as YAML)."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r}: expected key=value, e.g. train.epochs=3")
+    dotted, raw = override.split("=", 1)
+    parts = dotted.strip().split(".")
+    node: Any = cfg
+    prefix = ""
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node):
+            raise ConfigError(f"override {override!r}: {prefix.rstrip('.')!r} has no sub-keys")
+        hints = _field_types(type(node))
+        if part not in hints:
+            raise _unknown_key(type(node), part, prefix)
+        if i == len(parts) - 1:
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
+            if hints[part] is str and not isinstance(value, str):
+                value = raw  # keep strings such as "007" or "1e3" verbatim
+            setattr(node, part, _coerce(value, hints[part], prefix + part))
+        else:
+            node = getattr(node, part)
+            prefix += part + "."
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                cls: type = Config) -> Any:
+    """Read a YAML config (or start from defaults when ``path`` is None), then apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    try:
+        cfg = from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
+    for ov in overrides:
+        apply_override(cfg, ov)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], cls: type = Config) -> Any:
+    """Rebuild a config saved with :func:`to_dict` (e.g. from a checkpoint)."""
+    return from_dict(cls, data)
+
+
+def dump_config(cfg: Any) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
