@@ -71,6 +71,7 @@ class FusionConfig:
     output: Literal["sigmoid", "tanh"] = "sigmoid"  # map onto [0,1]: sigmoid or (tanh+1)/2
     padding: Literal["zeros", "reflect"] = "reflect"
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
+    levels: int = 4  # laplacian: pyramid levels (fewer on small images)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class DiscriminatorConfig:
     div_p: float = 6.0
     gp_lambda: float = 10.0
     detail_mask: bool = True  # D_d sees grad * (1 - m); false drops the (1 - m)
+    pool: int = 4  # adaptive average pool to pool x pool before the linear score (any input size)
 
 
 @dataclass
@@ -102,6 +104,13 @@ class MaskConfig:
     otsu_refine: bool = True  # boxes: keep warmer-than-background pixels inside each box
     soft: bool = False
     u2net_weights: str = ""  # local weights file for the u2net provider
+    u2net_size: int = 320  # u2net: the infrared image is resized to this square for the network
+    threshold: Literal["otsu", "std"] = "std"  # lc binarisation: Otsu or mean + k * std (u2net: 0.5)
+    k: float = 2.0  # threshold "std": mean + k * std of the saliency map
+    sigma: float = 2.0  # lc: Gaussian smoothing of the saliency map (pixels, 0 disables)
+    morph: int = 3  # lc/u2net: opening then closing with a k x k ellipse (0 or 1 disables)
+    warm_only: bool = False  # lc: one-sided contrast, only warmer-than-the-rest counts (no cold sky)
+    cache: int = 4096  # masks kept in memory per provider (key: image name + pixel digest)
 
 
 @dataclass
@@ -112,6 +121,10 @@ class DetectorConfig:
     conf: float = 0.001  # score threshold for evaluation
     iou: float = 0.7  # NMS IoU
     max_det: int = 300
+    box: float = 7.5  # loss gain of the box (CIoU) term, Ultralytics' default
+    cls: float = 0.5  # loss gain of the classification (BCE) term
+    dfl: float = 1.5  # loss gain of the distribution-focal term (L1 box term on YOLO26)
+    nms_free: bool = False  # YOLO26/YOLOv10: predict with the one-to-one head, without NMS
 
 
 @dataclass
@@ -123,8 +136,10 @@ class TrainConfig:
     lr_d: float = 1e-4
     lr_det: float = 2e-3
     weight_decay: float = 5e-4
+    momentum: float = 0.9  # sgd momentum; adam/adamw beta1
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_epochs: float = 1.0
+    lr_final: float = 0.01  # last learning rate as a fraction of the initial one (cosine/linear)
     d_warm: int = 1  # epochs before L_adv enters the generator loss
     bridge_warm: int = 1  # epochs with beta = 0 (ct)
     ema: bool = True

@@ -1,0 +1,200 @@
+"""The PyTorch Dataset over the canonical layout, and the batch collate function.
+
+::
+
+    ds = PairedDataset("runs/data/synth", "train", img_size=320, augment=cfg.data.augment)
+    loader = DataLoader(ds, batch_size=8, shuffle=True, collate_fn=collate_pairs)
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)   # new augmentation draws each epoch, reproducible from the seed
+        for batch in loader: ...
+
+Infrared is read as one channel: a file with three identical planes (M3FD, LLVIP) as its first
+plane, a 16-bit file divided by 65535 (see ``data/README.md``). Labels are parsed when the
+Dataset is built, so a bad label file fails at once, naming the file and line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from tardal.data.labels import read_yolo, yolo_to_xyxy
+from tardal.data.layout import Pair, read_data_yaml, resolve_pairs, split_stems
+from tardal.data.transforms import AugmentSettings, letterbox, random_augment, resize_image
+from tardal.errors import ConfigError, DataError
+from tardal.io import read_ir, read_rgb
+
+log = logging.getLogger(__name__)
+
+ALIGN_MODES = ("error", "resize")
+
+
+def read_pair(pair: Pair, align: str = "error") -> tuple[np.ndarray, np.ndarray]:
+    """Decode one pair: ir (H, W) and vis (H, W, 3) RGB, float32 in [0, 1], of equal size.
+
+    With ``align="error"`` images of different sizes raise DataError naming both files and
+    sizes; with ``align="resize"`` the visible image is resized to the infrared size.
+    """
+    ir = read_ir(pair.ir)
+    vis = read_rgb(pair.vi)
+    if ir.shape[:2] != vis.shape[:2]:
+        (h, w), (hv, wv) = ir.shape[:2], vis.shape[:2]
+        if align != "resize":
+            raise DataError(
+                f"pair {pair.stem!r}: infrared {pair.ir} is {w}x{h} but visible {pair.vi} is "
+                f"{wv}x{hv} (width x height); register the pair, or set align to 'resize' "
+                "(data.align=resize) to resize the visible image to the infrared size"
+            )
+        vis = resize_image(vis, h, w)
+    return ir, vis
+
+
+class PairedDataset(Dataset):
+    """Registered infrared/visible pairs with boxes, from a data set in the canonical layout.
+
+    Args:
+        root: data set root (holds ``data.yaml``).
+        split: ``train``, ``val``, ``test`` (or another ``meta/<name>.txt``), ``all`` for every
+            pair, or an explicit sequence of stems.
+        img_size: letterbox every pair to ``img_size x img_size`` (grey 114/255 padding); None
+            keeps the file size.
+        augment: random scale, crop and flip settings (e.g. ``tardal.config.AugmentConfig``);
+            None disables augmentation. Applied before the letterbox.
+        align: ``"error"`` or ``"resize"`` for pairs whose images differ in size.
+        seed: augmentation seed; item ``i`` of epoch ``e`` draws from ``(seed, e, i)``, so
+            results do not depend on worker count or order.
+
+    Items are dicts:
+
+    * ``ir``: (1, H, W) float32 in [0, 1]; ``vis``: (3, H, W) float32 RGB in [0, 1]
+    * ``boxes_xyxy``: (N, 4) float32 pixels of the returned image; ``labels``: (N,) int64
+    * ``name``: the stem; ``orig_size``: (H0, W0) of the infrared file
+    * ``letterbox``: (ratio, pad_x, pad_y); a returned-image point maps to the file as
+      ``(x - pad_x) / ratio`` (ratio 1, pads 0 without ``img_size``; with augmentation it maps
+      to the augmented image instead)
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | Sequence[str] = "train",
+        *,
+        img_size: int | None = None,
+        augment: AugmentSettings | None = None,
+        align: str = "error",
+        seed: int = 0,
+    ) -> None:
+        if align not in ALIGN_MODES:
+            raise ConfigError(f"align must be one of {', '.join(ALIGN_MODES)}, found {align!r}")
+        if img_size is not None and int(img_size) <= 0:
+            raise ConfigError(f"img_size must be a positive integer or None, found {img_size!r}")
+        self.root = Path(root)
+        self.info = read_data_yaml(self.root)
+        self.names: list[str] = list(self.info.names)
+        self.split = split if isinstance(split, str) else "custom"
+        stems = split_stems(self.root, split) if isinstance(split, str) else list(split)
+        if not stems:
+            log.warning("split %r of %s is empty", self.split, self.root)
+        self.pairs: list[Pair] = resolve_pairs(self.root, stems, labels=self.info.labels)
+        self.img_size = None if img_size is None else int(img_size)
+        self.augment = augment
+        self.align = align
+        self.seed = int(seed)
+        self.epoch = 0
+        nc = len(self.names)
+        self._rows: list[np.ndarray] = [
+            read_yolo(p.label, nc) if p.label is not None else np.zeros((0, 5), np.float64)
+            for p in self.pairs
+        ]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __repr__(self) -> str:
+        return (f"PairedDataset(root={str(self.root)!r}, split={self.split!r}, pairs={len(self)}, "
+                f"classes={len(self.names)}, img_size={self.img_size})")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the augmentation draws of ``epoch`` (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def annotations(self, index: int) -> np.ndarray:
+        """(N, 5) float64 normalised ``cls cx cy w h`` of pair ``index`` (no image decoding)."""
+        return self._rows[index].copy()
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self.pairs):
+            raise IndexError(f"index {index} out of range for {len(self.pairs)} pairs")
+        pair = self.pairs[index]
+        ir, vis = read_pair(pair, self.align)
+        h0, w0 = ir.shape[:2]
+        rows = self._rows[index]
+        boxes = yolo_to_xyxy(rows, w0, h0)
+        labels = rows[:, 0].astype(np.int64)
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            ir, vis, boxes, labels = random_augment(ir, vis, boxes, labels, self.augment, rng)
+        if self.img_size is not None:
+            ir, vis, boxes, lb = letterbox(ir, vis, boxes, self.img_size)
+        else:
+            lb = (1.0, 0.0, 0.0)
+        return {
+            "ir": torch.from_numpy(np.ascontiguousarray(ir, np.float32))[None],
+            "vis": torch.from_numpy(np.ascontiguousarray(vis.transpose(2, 0, 1), np.float32)),
+            "boxes_xyxy": torch.from_numpy(np.ascontiguousarray(boxes, np.float32).reshape(-1, 4)),
+            "labels": torch.from_numpy(np.ascontiguousarray(labels, np.int64).reshape(-1)),
+            "name": pair.stem,
+            "orig_size": (int(h0), int(w0)),
+            "letterbox": lb,
+        }
+
+
+def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack Dataset items into a batch.
+
+    Returns:
+        ``ir`` (B,1,H,W), ``vis`` (B,3,H,W); per-image lists ``boxes_xyxy`` [(N_i,4)],
+        ``labels`` [(N_i,)], ``name``, ``orig_size``, ``letterbox``; and the flat form over all
+        M boxes of the batch: ``batch_idx`` (M,) float32 image index, ``cls`` (M,1) float32,
+        ``bboxes`` (M,4) float32 normalised ``cx cy w h`` (also under ``boxes_cxcywh_norm``).
+
+    Raises:
+        DataError: the images do not all have one size (letterbox them with ``img_size``).
+    """
+    if not items:
+        raise DataError("collate_pairs got an empty batch")
+    sizes = {tuple(it["ir"].shape[-2:]) for it in items}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{it['name']}: {tuple(it['ir'].shape[-2:])}" for it in items[:6])
+        raise DataError(
+            f"cannot batch images of different sizes ({listed}); set img_size to letterbox "
+            "them to one size, or use batch size 1"
+        )
+    H, W = sizes.pop()
+    boxes = [it["boxes_xyxy"].reshape(-1, 4).float() for it in items]
+    labels = [it["labels"].reshape(-1).long() for it in items]
+    flat = torch.cat(boxes) if boxes else torch.zeros(0, 4)
+    scale = torch.tensor([W, H, W, H], dtype=torch.float32)
+    cxcywh = torch.stack(
+        [(flat[:, 0] + flat[:, 2]) / 2, (flat[:, 1] + flat[:, 3]) / 2,
+         flat[:, 2] - flat[:, 0], flat[:, 3] - flat[:, 1]], dim=1
+    ) / scale if len(flat) else torch.zeros(0, 4)
+    batch_idx = torch.cat([torch.full((len(b),), float(i)) for i, b in enumerate(boxes)])
+    return {
+        "ir": torch.stack([it["ir"] for it in items]),
+        "vis": torch.stack([it["vis"] for it in items]),
+        "boxes_xyxy": boxes,
+        "labels": labels,
+        "name": [it["name"] for it in items],
+        "orig_size": [it["orig_size"] for it in items],
+        "letterbox": [it["letterbox"] for it in items],
+        "batch_idx": batch_idx,
+        "cls": torch.cat(labels).float().reshape(-1, 1),
+        "bboxes": cxcywh,
+        "boxes_cxcywh_norm": cxcywh,
+    }
