@@ -1,0 +1,101 @@
+"""The TarDAL generator G: a small dense fusion network.
+
+Layout (``d = dim``, every convolution 3x3, stride 1, padding 1, so the output has the input's
+size for any H, W):
+
+* encoder: conv 2->d, BatchNorm, ReLU;
+* dense block of ``depth`` layers: layer i is conv d*(i+1)->d + BN + ReLU, its output
+  concatenated to its input, ending with d*(depth+1) channels;
+* fusion head: conv d*(depth+1)->4d + ReLU; 4d->2d + BN + ReLU; 2d->d + BN + ReLU; d->1;
+* output map onto [0,1]: ``sigmoid`` (the default) or ``tanh``, meaning (tanh(x)+1)/2. Both
+  reach [0,1] without a clamp.
+
+Padding is ``reflect`` by default (``fusion.padding``): the border pixels see a mirrored
+neighbourhood instead of black, which avoids the dark frame zero padding tends to leave on fused
+images. Reflect padding needs H, W >= 2. ``zeros`` is the other choice.
+
+Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
+BatchNorm into its convolution for inference.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from tardal.config import FusionConfig
+from tardal.errors import ConfigError
+from tardal.fusion.registry import FUSION
+
+#: The receptive-field radius of G in pixels is ``1 + depth + 4`` (one per 3x3 convolution).
+
+
+class ConvBlock(nn.Module):
+    """conv3x3 (+ BatchNorm) (+ ReLU); ``conv``/``bn`` names let the BN folder find the pair."""
+
+    def __init__(self, cin: int, cout: int, *, bn: bool, act: bool, padding_mode: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 1, 1, bias=not bn, padding_mode=padding_mode)
+        self.bn: nn.Module = nn.BatchNorm2d(cout) if bn else nn.Identity()
+        self.act: nn.Module = nn.ReLU(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+@FUSION.register("tardal")
+class TarDALGenerator(nn.Module):
+    """G: ``fused = G(ir, vis_y)``.
+
+    Args:
+        dim: channel width d (paper: 32).
+        depth: dense-block layers (paper: 3).
+        output: ``"sigmoid"`` (default) or ``"tanh"`` ((tanh+1)/2); both map onto [0,1].
+        padding: ``"reflect"`` (default) or ``"zeros"``.
+
+    Input ``ir, vis_y``: (B,1,H,W) float in [0,1]; output (B,1,H,W) float in [0,1].
+    """
+
+    def __init__(self, dim: int = 32, depth: int = 3,
+                 output: Literal["sigmoid", "tanh"] = "sigmoid",
+                 padding: Literal["reflect", "zeros"] = "reflect") -> None:
+        super().__init__()
+        if dim < 1 or depth < 1:
+            raise ConfigError(f"fusion.dim and fusion.depth must be >= 1, found {dim}, {depth}")
+        if output not in ("sigmoid", "tanh"):
+            raise ConfigError(f"fusion.output: expected 'sigmoid' or 'tanh', found {output!r}")
+        if padding not in ("reflect", "zeros"):
+            raise ConfigError(f"fusion.padding: expected 'reflect' or 'zeros', found {padding!r}")
+        self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
+        pm = padding
+        self.encoder = ConvBlock(2, dim, bn=True, act=True, padding_mode=pm)
+        self.dense = nn.ModuleList(
+            ConvBlock(dim * (i + 1), dim, bn=True, act=True, padding_mode=pm) for i in range(depth)
+        )
+        width = dim * (depth + 1)
+        self.head = nn.Sequential(
+            ConvBlock(width, 4 * dim, bn=False, act=True, padding_mode=pm),
+            ConvBlock(4 * dim, 2 * dim, bn=True, act=True, padding_mode=pm),
+            ConvBlock(2 * dim, dim, bn=True, act=True, padding_mode=pm),
+            ConvBlock(dim, 1, bn=False, act=False, padding_mode=pm),
+        )
+
+    @classmethod
+    def from_config(cls, cfg: FusionConfig) -> "TarDALGenerator":
+        return cls(dim=cfg.dim, depth=cfg.depth, output=cfg.output, padding=cfg.padding)
+
+    @property
+    def receptive_radius(self) -> int:
+        """Pixels of context on each side that one output pixel depends on."""
+        return 1 + self.depth + 4
+
+    def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        x = self.encoder(torch.cat((ir, vis_y), dim=1))
+        for layer in self.dense:
+            x = torch.cat((x, layer(x)), dim=1)
+        logits = self.head(x)
+        if self.output == "sigmoid":
+            return torch.sigmoid(logits)
+        return (torch.tanh(logits) + 1.0) * 0.5

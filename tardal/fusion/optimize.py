@@ -1,0 +1,49 @@
+"""Inference speed-ups for fusion networks: BatchNorm folding and channels-last memory.
+
+:func:`fold_batchnorm` merges every eval-mode BatchNorm into the convolution before it
+(``w' = w * g / sqrt(v + eps)``, ``b' = (b - m) * g / sqrt(v + eps) + beta``), which removes a
+full pass over each feature map. The result is mathematically identical; in float32 it differs
+from the unfolded network by rounding only (about 1e-6 on [0,1] outputs).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` in eval mode with each ``conv``/``bn`` pair folded into one conv.
+
+    A pair is any sub-module with a ``conv`` (``nn.Conv2d``) and a ``bn`` (``nn.BatchNorm2d``)
+    attribute, applied in that order (the layout of :class:`~tardal.fusion.generator.ConvBlock`).
+    Networks without such pairs come back as an unchanged eval-mode copy.
+    """
+    net = copy.deepcopy(net).eval()
+    for module in net.modules():
+        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            module.conv = fuse_conv_bn_eval(conv, bn)
+            module.bn = nn.Identity()
+    return net
+
+
+def count_batchnorm(net: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def optimize_for_inference(net: nn.Module, *, channels_last: bool = False) -> nn.Module:
+    """Eval-mode copy with BatchNorm folded (and channels-last weights when asked).
+
+    Run it under ``torch.inference_mode()``. ``tools/bench_fuse.py`` measures which variant is
+    fastest; ``tardal fuse`` uses folding, and channels-last only where it measured faster.
+    """
+    net = fold_batchnorm(net)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net

@@ -1,0 +1,109 @@
+"""SSIM and MS-SSIM on [0,1] images, and the TarDAL structural term.
+
+SSIM uses an 11x11 Gaussian window with sigma 1.5, constants C1 = (0.01)^2, C2 = (0.03)^2 for a
+data range of 1, and "valid" filtering (no padding), as in Wang et al. 2004; it agrees with
+``kornia.metrics.ssim(..., padding="valid")``. Images smaller than the window use a window
+shrunk to the image (odd side).
+
+MS-SSIM uses the five standard scale weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) and
+2x2 average pooling between scales. Small images (e.g. 64x64 crops) cannot afford five scales
+at window 11: the scales whose side would drop below the window are left out and the remaining
+weights are renormalised to sum to 1. Contrast-structure values are clamped at a small positive
+floor before the fractional powers, so the value stays finite and differentiable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+_C1 = 0.01**2
+_C2 = 0.03**2
+
+
+def gaussian_window(size: int, sigma: float, *, dtype: torch.dtype = torch.float32,
+                    device: torch.device | None = None) -> torch.Tensor:
+    """Normalised 1-D Gaussian of ``size`` taps, shape (size,)."""
+    x = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2.0
+    g = torch.exp(-(x**2) / (2.0 * sigma**2))
+    return (g / g.sum()).to(dtype)
+
+
+def _filter(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+    c = x.shape[1]
+    n = win.numel()
+    x = F.conv2d(x, win.view(1, 1, 1, n).expand(c, 1, 1, n), groups=c)
+    return F.conv2d(x, win.view(1, 1, n, 1).expand(c, 1, n, 1), groups=c)
+
+
+def ssim_components(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel SSIM and contrast-structure maps of (B,C,H,W) images in [0,1].
+
+    Returns ``(ssim_map, cs_map)``, each (B,C,H-w+1,W-w+1) with ``w`` the window actually used.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"ssim: inputs differ in shape, {tuple(x.shape)} vs {tuple(y.shape)}")
+    w = min(window, x.shape[-2], x.shape[-1])
+    w = w if w % 2 == 1 else w - 1
+    win = gaussian_window(w, sigma, dtype=x.dtype, device=x.device)
+    mu_x, mu_y = _filter(x, win), _filter(y, win)
+    sxx = _filter(x * x, win) - mu_x * mu_x
+    syy = _filter(y * y, win) - mu_y * mu_y
+    sxy = _filter(x * y, win) - mu_x * mu_y
+    cs = (2.0 * sxy + _C2) / (sxx + syy + _C2)
+    lum = (2.0 * mu_x * mu_y + _C1) / (mu_x * mu_x + mu_y * mu_y + _C1)
+    return lum * cs, cs
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Mean SSIM per image: (B,C,H,W), (B,C,H,W) in [0,1] -> (B,) in [-1, 1]."""
+    return ssim_components(x, y, window, sigma)[0].flatten(1).mean(1)
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
+            floor: float = 1e-6) -> torch.Tensor:
+    """Multi-scale SSIM per image: (B,C,H,W) pair in [0,1] -> (B,) in [0, 1] (see module doc)."""
+    side = min(x.shape[-2], x.shape[-1])
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS) and side // 2**scales >= window:
+        scales += 1
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:scales], dtype=x.dtype, device=x.device)
+    weights = weights / weights.sum()
+    values = []
+    for i in range(scales):
+        s, cs = ssim_components(x, y, window, sigma)
+        if i == scales - 1:
+            values.append(s.flatten(1).mean(1).clamp_min(floor))
+        else:
+            values.append(cs.flatten(1).mean(1).clamp_min(floor))
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    stack = torch.stack(values, dim=1)  # (B, scales)
+    return torch.prod(stack ** weights, dim=1)
+
+
+def ssim_term(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
+              kind: Literal["ssim", "ms-ssim"] = "ssim") -> torch.Tensor:
+    """``L_ssim = 1 - (S(u, ir) + S(u, vis_y)) / 2``, batch mean; inputs (B,1,H,W) in [0,1].
+
+    ``S`` is SSIM or MS-SSIM (``kind``). Scalar, 0 when ``u`` equals both inputs.
+    """
+    fn = ssim if kind == "ssim" else ms_ssim
+    if kind not in ("ssim", "ms-ssim"):
+        raise ValueError(f"ssim kind: expected 'ssim' or 'ms-ssim', found {kind!r}")
+    return 1.0 - 0.5 * (fn(fused, ir).mean() + fn(fused, vis_y).mean())
+
+
+class SSIMLoss(nn.Module):
+    """Module form of :func:`ssim_term` (stores only ``kind``)."""
+
+    def __init__(self, kind: Literal["ssim", "ms-ssim"] = "ssim") -> None:
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        return ssim_term(fused, ir, vis_y, self.kind)

@@ -1,0 +1,74 @@
+"""`tardal train`: config printing, a run from the command line, resume, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tardal.cli import main
+
+CONFIG = str(Path(__file__).parents[2] / "configs" / "synth-dt.yaml")
+TINY = ["data.synth.num=12", "data.synth.width=64", "data.synth.height=64", "data.img_size=64",
+        "data.batch_size=8", "fusion.dim=4", "fusion.depth=2", "disc.dim=4", "train.epochs=2",
+        "train.device=cpu", "train.preview=1"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["synth-dt", "tno-dt", "m3fd-dt"])
+def test_shipped_dt_configs_resolve(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(__file__).parents[2] / "configs" / f"{name}.yaml"
+    assert main(["train", str(path), "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["train"]["mode"] == "dt"
+
+
+def test_print_config_applies_overrides_and_exits(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["train", CONFIG, "train.epochs=7", "fusion.dim=8", f"project={tmp_path}",
+               "--print-config"])
+    assert rc == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["train"]["epochs"] == 7 and cfg["fusion"]["dim"] == 8
+    assert cfg["train"]["mode"] == "dt" and cfg["mask"]["provider"] == "auto"
+    assert not any(tmp_path.iterdir())  # nothing was trained
+
+
+def test_train_generates_data_then_resumes(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    args = ["train", CONFIG, *TINY, f"data.root={data}", f"project={tmp_path / 'runs'}",
+            "name=cli", "--no-progress"]
+    assert main([*args, "--max-epochs", "1"]) == 0
+    assert (data / "data.yaml").is_file()  # data.generate made the synthetic set
+    run = tmp_path / "runs" / "cli"
+    assert len((run / "results.csv").read_text().splitlines()) == 2  # header + epoch 1
+    assert main(["train", "--resume", str(run / "weights" / "last.pt"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"{run}: 2 epochs" in out
+    assert len((run / "results.csv").read_text().splitlines()) == 3
+    # a second run with the same name gets its own folder
+    assert main([*args, "train.epochs=1"]) == 0
+    assert (tmp_path / "runs" / "cli2" / "weights" / "best.pt").is_file()
+
+
+def test_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train"]) == 2
+    assert "needs a CONFIG" in capsys.readouterr().err
+    assert main(["train", CONFIG, "train.epoch=3", "--print-config"]) == 2
+    assert "Did you mean 'train.epochs'" in capsys.readouterr().err
+    assert main(["train", CONFIG, "--resume", str(tmp_path)]) == 2
+    assert "pass overrides only" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "last.pt does not exist" in capsys.readouterr().err
+    assert main(["train", CONFIG, f"data.root={tmp_path / 'none'}", "data.generate=false"]) == 2
+    assert "does not exist" in capsys.readouterr().err

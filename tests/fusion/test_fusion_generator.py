@@ -1,0 +1,91 @@
+"""The TarDAL generator G."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tardal.config import FusionConfig
+from tardal.errors import ConfigError
+from tardal.fusion import TarDALGenerator, build_fusion
+
+
+def test_layout_follows_the_spec() -> None:
+    g = TarDALGenerator(dim=8, depth=3)
+    convs = [m for m in g.modules() if isinstance(m, nn.Conv2d)]
+    # encoder, 3 dense layers, 4 head layers; all 3x3 stride 1
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (2, 8), (8, 8), (16, 8), (24, 8), (32, 32), (32, 16), (16, 8), (8, 1)]
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g.modules()) == 6
+    assert all(c.padding_mode == "reflect" for c in convs)
+
+
+def test_from_config() -> None:
+    g = build_fusion(FusionConfig(name="tardal", dim=4, depth=2, output="tanh", padding="zeros"))
+    assert isinstance(g, TarDALGenerator)
+    assert (g.dim, g.depth, g.output, g.padding) == (4, 2, "tanh", "zeros")
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "tanh"])
+def test_output_map_stays_in_unit_range_for_extreme_logits(output: str) -> None:
+    g = TarDALGenerator(dim=4, depth=1, output=output).eval()
+    with torch.no_grad():
+        g.head[-1].conv.bias.fill_(50.0)
+    x = torch.rand(1, 1, 16, 16)
+    hi = g(x, x)
+    with torch.no_grad():
+        g.head[-1].conv.bias.fill_(-50.0)
+    lo = g(x, x)
+    assert torch.allclose(hi, torch.ones_like(hi)) and torch.allclose(lo, torch.zeros_like(lo))
+
+
+def test_output_maps_agree_with_their_formulas() -> None:
+    torch.manual_seed(0)
+    a = TarDALGenerator(dim=4, depth=1, output="sigmoid").eval()
+    b = TarDALGenerator(dim=4, depth=1, output="tanh").eval()
+    b.load_state_dict(a.state_dict())
+    x, y = torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12)
+    feats = a.encoder(torch.cat((x, y), 1))
+    for layer in a.dense:
+        feats = torch.cat((feats, layer(feats)), 1)
+    logits = a.head(feats)
+    assert torch.allclose(a(x, y), torch.sigmoid(logits))
+    assert torch.allclose(b(x, y), (torch.tanh(logits) + 1) / 2)
+
+
+def test_reflect_padding_keeps_a_constant_image_constant() -> None:
+    torch.manual_seed(0)
+    reflect = TarDALGenerator(dim=4, depth=2, padding="reflect").eval()
+    zeros = TarDALGenerator(dim=4, depth=2, padding="zeros").eval()
+    zeros.load_state_dict(reflect.state_dict())
+    c = torch.full((1, 1, 20, 24), 0.6)
+    with torch.no_grad():
+        out_r, out_z = reflect(c, c), zeros(c, c)
+    assert float(out_r.max() - out_r.min()) < 1e-6  # no border artefact
+    assert float(out_z.max() - out_z.min()) > 1e-4  # zero padding marks the frame
+
+
+def test_gradients_reach_every_parameter() -> None:
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=3)
+    ir, vis = torch.rand(2, 1, 24, 24), torch.rand(2, 1, 24, 24)
+    (g(ir, vis) - 0.3).pow(2).mean().backward()
+    for name, p in g.named_parameters():
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
+
+
+def test_large_image_in_one_pass() -> None:
+    g = TarDALGenerator(dim=2, depth=1).eval()
+    with torch.inference_mode():
+        out = g(torch.rand(1, 1, 768, 1024), torch.rand(1, 1, 768, 1024))
+    assert out.shape == (1, 1, 768, 1024)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(dim=0), "fusion.dim"), (dict(output="relu"), "fusion.output"),
+    (dict(padding="circular"), "fusion.padding")])
+def test_bad_settings_raise(kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        TarDALGenerator(**kwargs)

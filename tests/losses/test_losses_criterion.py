@@ -1,0 +1,61 @@
+"""Fusion criterion: named unweighted terms, one weighting point, non-finite totals stop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tardal.config import LossConfig
+from tardal.discriminators import DetailDiscriminator, TargetDiscriminator
+from tardal.fusion import TarDALGenerator
+from tardal.losses.criterion import (
+    FusionCriterion,
+    NonFiniteLossError,
+    content_weights,
+    fusion_weights,
+    weighted_total,
+)
+from tardal.losses.sdw import sdw_pixel_loss
+from tardal.losses.ssim import ssim_term
+
+
+def val(t: object) -> float:
+    """A tensor's value as a Python float (detached)."""
+    return float(torch.as_tensor(t).detach())
+
+
+def test_weights_from_config() -> None:
+    cfg = LossConfig(ssim=2.0, pixel=3.0, adv=0.5, t_adv=1.0, d_adv=0.4)
+    assert fusion_weights(cfg) == {"ssim": 2.0, "pixel": 3.0, "adv_t": 0.5, "adv_d": 0.2}
+    assert fusion_weights(cfg, adversarial=False)["adv_t"] == 0.0
+    assert content_weights(cfg) == {"ssim": 2.0, "pixel": 3.0}
+
+
+def test_weighted_total_by_hand() -> None:
+    terms = {"a": torch.tensor(1.5), "b": torch.tensor(-2.0), "c": torch.tensor(float("nan"))}
+    assert val(weighted_total(terms, {"a": 2.0, "b": 0.5, "c": 0.0})) == pytest.approx(2.0)
+    with pytest.raises(NonFiniteLossError, match=r"fusion loss is not finite.*c=nan"):
+        weighted_total(terms, {"a": 1.0, "c": 1.0}, "fusion loss")
+    with pytest.raises(KeyError, match="not computed"):
+        weighted_total(terms, {"d": 1.0})
+
+
+def test_criterion_terms() -> None:
+    torch.manual_seed(0)
+    ir, vis = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    g = TarDALGenerator(dim=4, depth=2)
+    u = g(ir, vis)
+    crit = FusionCriterion.from_config(LossConfig(sdw="code"))
+    plain = crit(u, ir, vis)
+    assert set(plain) == {"ssim", "pixel"}
+    assert val(plain["ssim"]) == pytest.approx(val(ssim_term(u, ir, vis)))
+    assert val(plain["pixel"]) == pytest.approx(val(sdw_pixel_loss(u, ir, vis, "code")))
+    m = (ir > 0.5).float()
+    full = crit(u, ir, vis, mask=m, d_target=TargetDiscriminator(dim=2),
+                d_detail=DetailDiscriminator(dim=2))
+    assert set(full) == {"ssim", "pixel", "adv_t", "adv_d"}
+    weighted_total(full, fusion_weights(LossConfig())).backward()
+    for name, p in g.named_parameters():
+        assert p.grad is not None and val(p.grad.abs().sum()) > 0, name
+    with pytest.raises(ValueError, match="target mask"):
+        crit(u, ir, vis, d_target=TargetDiscriminator(dim=2), d_detail=DetailDiscriminator(dim=2))

@@ -1,0 +1,57 @@
+"""SSIM / MS-SSIM and the structural term."""
+
+from __future__ import annotations
+
+import kornia
+import pytest
+import torch
+
+from tardal.losses.ssim import SSIMLoss, ms_ssim, ssim, ssim_term
+
+
+def val(t: object) -> float:
+    """A tensor's value as a Python float (detached)."""
+    return float(torch.as_tensor(t).detach())
+
+
+def test_ssim_agrees_with_kornia() -> None:
+    torch.manual_seed(0)
+    x, y = torch.rand(2, 1, 40, 48), torch.rand(2, 1, 40, 48)
+    y = 0.5 * x + 0.5 * y
+    ref = kornia.metrics.ssim(x, y, 11, padding="valid").flatten(1).mean(1)
+    assert torch.allclose(ssim(x, y), ref, atol=1e-5)
+
+
+def test_identity_and_noise() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 96, 96)
+    noisy = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    assert val(ssim(x, x)) == pytest.approx(1.0, abs=1e-6)
+    assert val(ms_ssim(x, x)) == pytest.approx(1.0, abs=1e-6)
+    assert val(ssim(x, noisy)) < 0.9
+    assert 0.0 < val(ms_ssim(x, noisy)) < 0.95
+
+
+def test_ms_ssim_on_small_images_is_finite_and_differentiable() -> None:
+    x = torch.rand(2, 1, 32, 32)
+    y = torch.rand(2, 1, 32, 32, requires_grad=True)
+    v = ms_ssim(x, y)
+    assert v.shape == (2,) and torch.isfinite(v).all() and (v >= 0).all() and (v <= 1).all()
+    v.sum().backward()
+    assert torch.isfinite(y.grad).all() and val(y.grad.abs().sum()) > 0
+
+
+def test_term_is_zero_when_fused_equals_both_and_module_agrees() -> None:
+    x = torch.rand(2, 1, 32, 32)
+    assert val(ssim_term(x, x, x)) == pytest.approx(0.0, abs=1e-6)
+    y = torch.rand(2, 1, 32, 32)
+    u = (x + y) / 2
+    expected = 1 - (ssim(u, x).mean() + ssim(u, y).mean()) / 2
+    assert val(ssim_term(u, x, y)) == pytest.approx(val(expected), abs=1e-6)
+    assert val(SSIMLoss("ms-ssim")(u, x, y)) == pytest.approx(
+        val(1 - (ms_ssim(u, x).mean() + ms_ssim(u, y).mean()) / 2), abs=1e-6)
+
+
+def test_images_smaller_than_the_window() -> None:
+    x = torch.rand(1, 1, 6, 9)
+    assert val(ssim(x, x)) == pytest.approx(1.0, abs=1e-6)
