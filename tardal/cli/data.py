@@ -91,13 +91,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         k.add_argument("--copy", action="store_true",
                        help="copy the images into DIR/ir and DIR/vi instead of indexing them")
         k.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
-        k.add_argument("--strict", action="store_true",
-                       help="fail on a pair that cannot be used instead of leaving it out")
+        k.add_argument("--skip-bad", action="store_true",
+                       help="leave out pairs that cannot be used (missing partner, unreadable "
+                       "image, size mismatch) with a warning, listed in DIR/meta/skipped.tsv, "
+                       "instead of stopping with an error")
         k.add_argument("--verify", action="store_true",
                        help="decode every image instead of reading headers (slower; also "
                        "leaves out pairs damaged inside the file)")
         k.add_argument("--align", choices=("error", "resize"), default="error",
-                       help="pairs whose infrared and visible sizes differ: leave out (error) "
+                       help="pairs whose infrared and visible sizes differ: an error (see --skip-bad) "
                        "or keep them, the visible image resized when read (resize)")
         if kind == "msrs":
             k.add_argument("--labels", default="labels-fusion", metavar="FOLDER",
@@ -146,7 +148,7 @@ def run_import(args: argparse.Namespace) -> int:
     from tardal.data.importers import import_dataset
 
     options = dict(seed=args.seed, split=args.split, copy=args.copy, overwrite=args.overwrite,
-                   strict=args.strict, align=args.align, verify=args.verify,
+                   strict=not args.skip_bad, align=args.align, verify=args.verify,
                    progress=sys.stderr.isatty())
     if args.kind == "msrs":
         options["labels"] = args.labels

@@ -19,8 +19,9 @@ written as YOLO text into ``ROOT/labels``, one file per pair (empty for no objec
 
 Image sizes come from file headers (no decoding), which also catches files that are not images
 or are cut short. A pair that cannot be used (a partner, annotation or readable header missing,
-or infrared and visible of different sizes without ``align="resize"``) is left out with a
-warning and listed in ``meta/skipped.tsv``; ``strict=True`` makes it an error.
+or infrared and visible of different sizes without ``align="resize"``) stops the import with
+an error naming the file; ``strict=False`` (``--skip-bad``) leaves such pairs out instead, with
+a warning, and lists them in ``meta/skipped.tsv``.
 ``verify=True`` decodes every image instead of reading headers (slower; also finds damage
 inside the compressed data, which ``tardal data check`` reports otherwise). Label and
 annotation content errors (unknown class, malformed line) always stop the import. The output
@@ -210,7 +211,7 @@ def _collect(
 
     def bad(stem: str, reason: str) -> None:
         if strict:
-            raise DataError(f"pair {stem!r}: {reason} (without --strict such pairs are left out)")
+            raise DataError(f"pair {stem!r}: {reason} (pass --skip-bad to leave such pairs out)")
         log.warning("leaving out pair %r: %s", stem, reason)
         skipped.append((stem, reason))
 
@@ -393,7 +394,7 @@ def _check_out_free(out: Path, overwrite: bool) -> None:
 def import_m3fd(
     src: str | Path, out: str | Path, *, seed: int = 0,
     split: str | Sequence[float] = (0.7, 0.15, 0.15), copy: bool = False,
-    overwrite: bool = False, strict: bool = False, align: str = "error", progress: bool = False,
+    overwrite: bool = False, strict: bool = True, align: str = "error", progress: bool = False,
     verify: bool = False,
 ) -> ImportResult:
     """M3FD: ``Ir/``, ``Vis/``, ``Annotation/<stem>.xml``; six classes mapped by name."""
@@ -423,7 +424,7 @@ def import_m3fd(
 def import_llvip(
     src: str | Path, out: str | Path, *, seed: int = 0,
     split: str | Sequence[float] = (0.7, 0.15, 0.15), copy: bool = False,
-    overwrite: bool = False, strict: bool = False, align: str = "error", progress: bool = False,
+    overwrite: bool = False, strict: bool = True, align: str = "error", progress: bool = False,
     verify: bool = False,
 ) -> ImportResult:
     """LLVIP: ``infrared/{train,test}/``, ``visible/{train,test}/``, ``Annotations/<stem>.xml``.
@@ -470,7 +471,7 @@ def import_llvip(
 def import_msrs(
     src: str | Path, out: str | Path, *, seed: int = 0,
     split: str | Sequence[float] = (0.7, 0.15, 0.15), copy: bool = False,
-    overwrite: bool = False, strict: bool = False, align: str = "error", progress: bool = False,
+    overwrite: bool = False, strict: bool = True, align: str = "error", progress: bool = False,
     verify: bool = False,
     labels: str = "labels-fusion",
 ) -> ImportResult:
@@ -544,7 +545,7 @@ def import_msrs(
 def import_pairs(
     src: str | Path, out: str | Path, *, seed: int = 0,
     split: str | Sequence[float] = (0.7, 0.15, 0.15), copy: bool = False,
-    overwrite: bool = False, strict: bool = False, align: str = "error", progress: bool = False,
+    overwrite: bool = False, strict: bool = True, align: str = "error", progress: bool = False,
     verify: bool = False,
 ) -> ImportResult:
     """Unlabelled pairs: ``ir/`` (or ``infrared/``) and ``vi/`` (or ``vis/``, ``visible/``)."""

@@ -83,12 +83,14 @@ def test_import_errors_exit_2(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "m").exists()
 
 
-def test_strict_flag(tmp_path: Path, capsys) -> None:
+def test_skip_bad_flag(tmp_path: Path, capsys) -> None:
     make_pairs(tmp_path / "src", 3)
     (tmp_path / "src" / "vi" / "p1.png").unlink()
-    rc = main(["data", "import", "pairs", str(tmp_path / "src"), "--out", str(tmp_path / "a"), "--strict"])
+    rc = main(["data", "import", "pairs", str(tmp_path / "src"), "--out", str(tmp_path / "a")])
     assert rc == 2 and "ir/p1.png has no visible partner" in capsys.readouterr().err
-    rc = main(["data", "import", "pairs", str(tmp_path / "src"), "--out", str(tmp_path / "b")])
+    assert not (tmp_path / "a").exists()
+    rc = main(["data", "import", "pairs", str(tmp_path / "src"), "--out", str(tmp_path / "b"),
+               "--skip-bad"])
     out = capsys.readouterr().out
     assert rc == 0 and "imported 2 pairs" in out and "left out 1 pair(s)" in out
 

@@ -110,7 +110,7 @@ def test_pair_missing_partner_skipped_or_strict(tmp_path: Path, caplog) -> None:
         import_dataset("m3fd", tmp_path / "src", tmp_path / "strict", strict=True)
     assert not (tmp_path / "strict").exists() and no_leftovers(tmp_path)
     with caplog.at_level(logging.WARNING):
-        result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+        result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", strict=False)
     assert "00002" in caplog.text and "no visible partner" in caplog.text
     assert result.pairs == 9 and [s for s, _ in result.skipped] == ["00002"]
     skipped = (tmp_path / "out" / "meta" / "skipped.tsv").read_text()
@@ -123,7 +123,7 @@ def test_missing_annotation_and_truncated_image(tmp_path: Path) -> None:
     (tmp_path / "src" / "Annotation" / "00001.xml").unlink()
     png = tmp_path / "src" / "Vis" / "00005.png"
     png.write_bytes(png.read_bytes()[:-16])
-    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", strict=False)
     reasons = dict(result.skipped)
     assert set(reasons) == {"00001", "00005"}
     assert "Ir/00001.png has no annotation file" in reasons["00001"]
@@ -143,7 +143,9 @@ def test_verify_finds_damage_inside_the_file(tmp_path: Path) -> None:
     data[60:80] = b"\xff" * 20  # inside the compressed data; header and IEND intact
     png.write_bytes(bytes(data))
     assert import_dataset("m3fd", tmp_path / "src", tmp_path / "fast").pairs == 4
-    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "slow", verify=True)
+    with pytest.raises(DataError, match=r"Ir/00002\.png is corrupt"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "slow", verify=True)
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "slow", verify=True, strict=False)
     assert result.pairs == 3 and "Ir/00002.png is corrupt" in dict(result.skipped)["00002"]
     report = check_dataset(tmp_path / "fast")
     assert not report["ok"] and any("Ir/00002.png is corrupt" in p for p in report["problems"])
@@ -155,7 +157,7 @@ def test_size_mismatch(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=rf"infrared .*Ir/00001\.png is {W}x{H} but visible "
                                         rf".*Vis/00001\.png is {2 * W}x{2 * H}"):
         import_dataset("m3fd", tmp_path / "src", tmp_path / "strict", strict=True)
-    assert import_dataset("m3fd", tmp_path / "src", tmp_path / "skip").pairs == 3
+    assert import_dataset("m3fd", tmp_path / "src", tmp_path / "skip", strict=False).pairs == 3
     kept = import_dataset("m3fd", tmp_path / "src", tmp_path / "keep", align="resize")
     assert kept.pairs == 4 and read_yaml(tmp_path / "keep" / "data.yaml")["align"] == "resize"
     assert check_dataset(tmp_path / "keep")["ok"]  # check takes align from data.yaml
@@ -336,12 +338,16 @@ def test_real_llvip_mini(shared_data: Path, tmp_path: Path) -> None:
 
 def test_real_msrs_mini(shared_data: Path, tmp_path: Path) -> None:
     src = shared_data / "msrs-mini"
-    result = import_dataset("msrs", src, tmp_path / "msrs")
+    # One file in the sample is not an image at all: by default that stops the import.
+    with pytest.raises(DataError, match=r"00890N"):
+        import_dataset("msrs", src, tmp_path / "msrs")
+    assert not (tmp_path / "msrs").exists()
+    result = import_dataset("msrs", src, tmp_path / "msrs", strict=False)
     stems = sorted(p.stem for p in (src / "ir").iterdir())
     imported = sorted(read_split(tmp_path / "msrs", "train") + read_split(tmp_path / "msrs", "val")
                       + read_split(tmp_path / "msrs", "test"))
     assert result.pairs == 9 and len(imported) == 9
-    # One file in the sample is not an image at all; it is left out, with the reason.
+    # With strict=False it is left out, with the reason.
     assert sorted(imported + [s for s, _ in result.skipped]) == stems
     assert [s for s, _ in result.skipped] == ["00890N"]
     lines = sum(1 for s in imported
