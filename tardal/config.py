@@ -125,6 +125,7 @@ class DetectorConfig:
     cls: float = 0.5  # loss gain of the classification (BCE) term
     dfl: float = 1.5  # loss gain of the distribution-focal term (L1 box term on YOLO26)
     nms_free: bool = False  # YOLO26/YOLOv10: predict with the one-to-one head, without NMS
+    plot_conf: float = 0.25  # score threshold of the boxes drawn on previews and demo panels
 
 
 @dataclass
@@ -142,11 +143,14 @@ class TrainConfig:
     lr_final: float = 0.01  # last learning rate as a fraction of the initial one (cosine/linear)
     d_warm: int = 1  # epochs before L_adv enters the generator loss
     bridge_warm: int = 1  # epochs with beta = 0 (ct)
-    ema: bool = True
+    ema: bool = True  # validate/evaluate an exponential moving average of the detector weights
+    ema_decay: float = 0.9999  # EMA: d_n = ema_decay * (1 - exp(-n / ema_tau)) at update n
+    ema_tau: float = 2000.0  # EMA ramp in optimiser steps (Ultralytics: 2000; short runs: less)
     clip_grad: float = 10.0  # max gradient norm, 0 disables
     seed: int = 0
     deterministic: bool = True
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    channels_last: bool = False  # channels-last memory layout for the models (faster on CPU)
     preview: int = 4  # fused previews written per epoch
 
 

@@ -2,17 +2,22 @@
 
 Examples::
 
-    tardal train configs/synth-dt.yaml                       # fusion only on the synthetic set
-    tardal train configs/synth-dt.yaml train.epochs=3 fusion.dim=8
-    tardal train configs/synth-dt.yaml --print-config        # resolved config, then exit
-    tardal train --resume runs/train/dt                      # continue from weights/last.pt
-    tardal train --resume runs/train/dt/weights/last.pt train.epochs=20   # extend a run
+    tardal train configs/synth-ct.yaml                       # fusion trained for detection (ct)
+    tardal train configs/synth-ct.yaml train.mode=ir name=synth-ir    # detector on infrared only
+    tardal train configs/synth-ct.yaml train.mode=frontend fusion.name=mean   # fixed fusion
+    tardal train configs/synth-dt.yaml train.epochs=3 fusion.dim=8   # fusion only (dt)
+    tardal train configs/synth-ct.yaml --print-config        # resolved config, then exit
+    tardal train --resume runs/train/synth-ct                # continue from weights/last.pt
+    tardal train --resume runs/train/ct/weights/last.pt train.epochs=20   # extend a run
 
-The run folder is ``project/name`` (``name`` empty: the mode, then ``dt2``, ``dt3``, ...). It
-receives ``config.yaml``, ``results.csv``, ``previews/`` and ``weights/{last,best}.pt``; for
-mode ``dt`` "best" is the lowest validation content loss (SSIM + SDW pixel terms, weighted).
+Modes (``train.mode``): ``ct`` cooperative (detector step, fusion step through the frozen
+detector, critic steps), ``tt`` G by the detection loss only, ``dt`` fusion only, and the
+references ``ir``, ``vis`` (detector on one modality) and ``frontend`` (detector on a frozen
+fusion method or checkpoint). The run folder is ``project/name`` (``name`` empty: the mode,
+then ``ct2``, ``ct3``, ...). It receives ``config.yaml``, ``results.csv``, ``results.png``,
+``previews/`` and ``weights/{last,best}.pt``; "best" is the highest validation AP@[.5:.95]
+for modes with a detector, the lowest validation content loss for ``dt``.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -25,7 +30,7 @@ from tardal.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-class _OverridesAnywhere(argparse.ArgumentParser):
+class OverridesAnywhere(argparse.ArgumentParser):
     """Accepts ``key=value`` overrides after options too (``CONFIG --print-config a=1``)."""
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
@@ -39,7 +44,7 @@ class _OverridesAnywhere(argparse.ArgumentParser):
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train a fusion network (mode dt) from a YAML config",
+        "train", help="train fusion for detection (ct), references or fusion only from a config",
         description=__doc__,
         epilog="overrides: any config key, e.g. train.epochs=3 data.batch_size=4 fusion.dim=8",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -51,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, default=None,
                    help="stop after this many epochs of this call (resume later)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.__class__ = _OverridesAnywhere  # same parser, plus late overrides
+    p.__class__ = OverridesAnywhere  # same parser, plus late overrides
     p.set_defaults(func=run)
 
 

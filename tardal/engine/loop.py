@@ -2,19 +2,20 @@
 
     from tardal.config import load_config
     from tardal.engine import train
-    result = train(load_config("configs/synth-dt.yaml", ["train.epochs=3"]))
+    result = train(load_config("configs/synth-ct.yaml", ["train.epochs=3"]))
     result.run_dir / "weights" / "best.pt"
 
-Per epoch: select the epoch's shuffle and augmentation draws, run the mode's ``train_step`` on
-every batch (stepping every LR scheduler after each batch), validate, append a row to
-``results.csv``, write previews, then save ``weights/last.pt`` (and ``weights/best.pt`` when
-the validation fitness improved). A checkpoint holds the state dict of every model, optimiser
-and scheduler, the :class:`TrainState`, the Python/numpy/torch RNG states, the resolved config,
-the mode and the package version; resuming from ``last.pt`` rebuilds everything from the saved
-config and continues with exactly the batches, augmentations and random draws an uninterrupted
-run would have used (on CPU the parameters match bit for bit).
+Per epoch: select the epoch's shuffle and augmentation draws, call the mode's ``start_epoch``
+(training flags, the detector's epoch), run its ``train_step`` on every batch (stepping every LR
+scheduler after each batch), validate, append a row to ``results.csv``, write previews, then
+save ``weights/last.pt`` (and ``weights/best.pt`` when the validation fitness improved); at the
+end of the call, draw ``results.png``. A checkpoint holds the state dict of every model,
+optimiser and scheduler, the mode's extra state (the detector EMA), the :class:`TrainState`,
+the Python/numpy/torch RNG states, the resolved config, the class names, the mode and the
+package version; resuming from ``last.pt`` rebuilds everything from the saved config and
+continues with exactly the batches, augmentations and random draws an uninterrupted run would
+have used (on CPU the parameters match bit for bit).
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -31,6 +32,7 @@ from tardal.checkpoint import load_checkpoint, load_state, save_checkpoint
 from tardal.config import Config, config_from_dict, dump_config, to_dict
 from tardal.engine.data import Loaders, build_loaders
 from tardal.engine.device import resolve_device
+from tardal.engine import detection_modes as _detection_modes  # noqa: F401  (registers modes)
 from tardal.engine.modes import MODES, Mode, TrainContext
 from tardal.engine.optim import build_scheduler
 from tardal.engine.run import increment_dir, read_results, write_results
@@ -39,7 +41,6 @@ from tardal.errors import CheckpointError, ConfigError, UnknownNameError
 from tardal.io import atomic_write_text, write_image
 from tardal.losses.criterion import NonFiniteLossError
 from tardal.masks import build_mask_provider, resolve_provider_name
-from tardal.ops.color import recolor
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,15 @@ def get_mode(cfg: Config) -> Mode:
         return MODES.get(cfg.train.mode)()
     except UnknownNameError as exc:
         raise ConfigError(f"train.mode: {exc}") from None
+
+
+def place(model: torch.nn.Module, device: torch.device, channels_last: bool = False
+          ) -> torch.nn.Module:
+    """``model`` on ``device``, its 4-D weights channels-last when asked (``train.channels_last``:
+    on CPU the convolutions of G run markedly faster that way; the results are the same up to
+    float rounding)."""
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def resolve_resume(path: str | Path) -> Path:
@@ -113,6 +123,7 @@ def make_checkpoint(ctx: TrainContext, state: TrainState, mode: Mode,
         "models": {k: m.state_dict() for k, m in ctx.models.items()},
         "optimizers": {k: o.state_dict() for k, o in ctx.optimizers.items()},
         "schedulers": {k: s.state_dict() for k, s in ctx.schedulers.items()},
+        "extras": mode.extra_state(ctx),
         "state": state.to_dict(),
         "rng": capture_rng(),
         "names": list(ctx.names),
@@ -146,6 +157,7 @@ def restore_checkpoint(ctx: TrainContext, ckpt: dict[str, Any], path: Path, mode
                 raise CheckpointError(f"checkpoint {path} ({section}.{key}): {exc}") from None
             if shape:
                 obj.lr_lambdas = shape
+    mode.load_extra_state(ctx, ckpt.get("extras", {}), f"checkpoint {path}")
     restore_rng(ckpt["rng"])
     return TrainState.from_dict(ckpt["state"])
 
@@ -160,18 +172,17 @@ def _preview_batch(loaders: Loaders, count: int) -> dict[str, Any] | None:
 
 def write_previews(ctx: TrainContext, mode: Mode, batch: dict[str, Any] | None, folder: Path,
                    epoch: int) -> None:
-    """``folder/epoch{epoch}_{name}.png``: fused luma recoloured with the visible CbCr."""
+    """``folder/epoch{epoch}_{name}.png``: :meth:`Mode.preview` of the preview batch (the fused
+    luma recoloured with the visible CbCr; with a detector, its input with the boxes found)."""
     if batch is None:
         return
-    ir = batch["ir"].to(ctx.device)
-    vis = batch["vis"].to(ctx.device)
-    rgb = recolor(mode.fuse(ctx, ir, vis), vis).clamp(0, 1).cpu()
-    for img, name in zip(rgb, batch["name"]):
-        write_image(folder / f"epoch{epoch}_{name}.png", img.permute(1, 2, 0).numpy())
+    for img, name in zip(mode.preview(ctx, batch), batch["name"]):
+        write_image(folder / f"epoch{epoch}_{name}.png", img)
 
 
 def _postfix(means: dict[str, float]) -> dict[str, str]:
-    keys = [k for k in ("loss", "ssim", "pixel", "adv_t", "adv_d", "dt_w", "dd_w") if k in means]
+    keys = [k for k in ("det", "loss", "bridge", "ssim", "pixel", "adv_t", "adv_d", "dt_w",
+                        "dd_w") if k in means]
     return {k: f"{means[k]:.3g}" for k in keys}
 
 
@@ -194,7 +205,8 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
     with deterministic(cfg.train.deterministic):
         seed_everything(cfg.train.seed)
         loaders = build_loaders(cfg)
-        models = {k: m.to(device) for k, m in mode.build_models(cfg, loaders.names).items()}
+        models = {k: place(m, device, cfg.train.channels_last)
+                  for k, m in mode.build_models(cfg, loaders.names).items()}
         optimizers = mode.build_optimizers(cfg, models)
         steps_per_epoch = len(loaders.train)
         schedulers = {k: build_scheduler(o, cfg.train, steps_per_epoch)
@@ -206,6 +218,7 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
                 masks.to(device)
         ctx = TrainContext(cfg=cfg, device=device, models=models, optimizers=optimizers,
                            schedulers=schedulers, masks=masks, names=loaders.names)
+        mode.setup(ctx)
         if resume_path is not None:
             ckpt = load_checkpoint(resume_path)
             state = restore_checkpoint(ctx, ckpt, resume_path, mode)
@@ -231,7 +244,7 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
         for epoch in range(state.epoch, end):
             t0 = time.perf_counter()
             loaders.set_epoch(epoch)
-            mode.set_train_mode(ctx)
+            mode.start_epoch(ctx, state)
             sums: dict[str, float] = {}
             n = 0
             bar = tqdm(loaders.train, desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
@@ -272,4 +285,15 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
                      " ".join(f"{k}={v / max(n, 1):.4g}" for k, v in sums.items()),
                      " ".join(f"{k}={v:.4g}" for k, v in val.items()),
                      "  (best)" if improved else "")
+        write_plot(rows, run_dir / "results.png")
     return RunResult(run_dir=run_dir, state=state, rows=rows)
+
+
+def write_plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """``results.png`` of the rows; a failure to draw is logged, never fatal to a run."""
+    from tardal.engine.plots import plot_results
+
+    try:
+        plot_results(rows, path)
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+        log.warning("could not draw %s: %s", path, exc)

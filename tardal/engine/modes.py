@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -52,7 +53,7 @@ from tardal.losses.criterion import (
     weighted_total,
 )
 from tardal.masks.base import MaskProvider
-from tardal.ops.color import rgb_to_y
+from tardal.ops.color import recolor, rgb_to_y
 from tardal.registry import Registry
 
 MODES = Registry("training mode")
@@ -99,9 +100,14 @@ class Mode:
 
     name = ""
 
-    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = ()
-                     ) -> dict[str, nn.Module]:
-        """The run's networks; ``names`` are the data set's class names (for a detector)."""
+    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
+                     restore: bool = False) -> dict[str, nn.Module]:
+        """The run's networks; ``names`` are the data set's class names (for a detector).
+
+        ``restore``: the weights will be loaded from a checkpoint of this mode right after, so
+        initial weights named in the config (``fusion.weights``, ``detector.weights``) are not
+        read (they may not exist where a checkpoint is evaluated).
+        """
         raise NotImplementedError
 
     def build_optimizers(self, cfg: Config, models: dict[str, nn.Module]
@@ -116,10 +122,25 @@ class Mode:
         return True
 
     def set_train_mode(self, ctx: TrainContext) -> None:
-        """Called at the start of every epoch: every model in training mode (override to keep
-        frozen models in eval mode)."""
+        """Every model in training mode (override to keep frozen models in eval mode)."""
         for m in ctx.models.values():
             m.train()
+
+    def setup(self, ctx: TrainContext) -> None:
+        """Called once the context is built (models on their device, optimisers made) and before
+        a checkpoint is restored: build what lives in ``ctx.extras`` (e.g. a detector EMA)."""
+
+    def start_epoch(self, ctx: TrainContext, state: TrainState) -> None:
+        """Called at the start of every epoch (``state.epoch`` is its 0-based index); by default
+        :meth:`set_train_mode`."""
+        self.set_train_mode(ctx)
+
+    def extra_state(self, ctx: TrainContext) -> dict[str, Any]:
+        """State outside the models/optimisers/schedulers to save in checkpoints (``extras``)."""
+        return {}
+
+    def load_extra_state(self, ctx: TrainContext, state: Mapping[str, Any], where: str) -> None:
+        """Inverse of :meth:`extra_state`; ``where`` names the checkpoint for error messages."""
 
     def train_step(self, ctx: TrainContext, state: TrainState, batch: Mapping[str, Any]
                    ) -> dict[str, float]:
@@ -128,6 +149,14 @@ class Mode:
     def validate(self, ctx: TrainContext, state: TrainState, loader: DataLoader
                  ) -> dict[str, float]:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def preview(self, ctx: TrainContext, batch: Mapping[str, Any]) -> list[np.ndarray]:
+        """One (H,W,3) RGB image (float in [0,1] or uint8) per image of a validation batch, for
+        ``previews/``: by default the fused luma recoloured with the visible CbCr."""
+        ir, vis = to_device(batch, ctx.device)
+        rgb = recolor(self.fuse(ctx, ir, vis), vis).clamp(0, 1).cpu()
+        return [img.permute(1, 2, 0).numpy() for img in rgb]
 
     @torch.no_grad()
     def fuse(self, ctx: TrainContext, ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
@@ -147,8 +176,8 @@ class FusionOnlyMode(Mode):
 
     name = "dt"
 
-    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = ()
-                     ) -> dict[str, nn.Module]:
+    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
+                     restore: bool = False) -> dict[str, nn.Module]:
         return {
             "G": build_fusion(cfg.fusion),
             "D_t": build_discriminator("target", cfg.disc),
@@ -171,18 +200,26 @@ class FusionOnlyMode(Mode):
 
         The caller steps G's optimiser (so a mode can add terms, e.g. a detection loss).
         """
-        g, d_t, d_d = ctx.models["G"], ctx.models["D_t"], ctx.models["D_d"]
+        fused = ctx.models["G"](ir, vis_y)
+        terms, total = self.fusion_terms(ctx, state, fused, ir, vis_y, mask)
+        return fused, terms, total
+
+    def fusion_terms(self, ctx: TrainContext, state: TrainState, fused: torch.Tensor,
+                     ir: torch.Tensor, vis_y: torch.Tensor, mask: torch.Tensor
+                     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The fusion terms of an already computed ``fused`` = G(ir, vis_y) and their weighted
+        total L_f, with the critics frozen (they get no gradient)."""
+        d_t, d_d = ctx.models["D_t"], ctx.models["D_d"]
         set_trainable(d_t, False)
         set_trainable(d_d, False)
         try:
-            fused = g(ir, vis_y)
             terms = self.criterion(ctx)(fused, ir, vis_y, mask=mask, d_target=d_t, d_detail=d_d)
             weights = fusion_weights(ctx.cfg.loss, adversarial=self.adversarial_on(ctx, state))
             total = weighted_total(terms, weights, "fusion loss L_f")
         finally:
             set_trainable(d_t, True)
             set_trainable(d_d, True)
-        return fused, terms, total
+        return terms, total
 
     def critic_steps(self, ctx: TrainContext, fused: torch.Tensor, ir: torch.Tensor,
                      vis_y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:

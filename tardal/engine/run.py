@@ -1,11 +1,13 @@
-"""The run folder: ``config.yaml``, ``results.csv``, ``previews/`` and ``weights/``.
+"""The run folder: ``config.yaml``, ``results.csv``, ``results.png``, ``previews/``, ``weights/``.
 
 ::
 
-    runs/train/dt/              (cfg.project / cfg.name; name empty -> the mode; dt2, dt3, ...)
+    runs/train/ct/              (cfg.project / cfg.name; name empty -> the mode; ct2, ct3, ...)
         config.yaml             resolved config
         results.csv             one row per epoch: every loss term, validation values, LRs
-        previews/epoch3_00012.png   fused (recoloured) validation images after epoch 3
+        results.png             the same, plotted against the epoch
+        previews/epoch3_00012.png   validation images after epoch 3: fused (recoloured), with
+                                    the detector's boxes in modes that have one
         weights/last.pt         full training state, written after every epoch
         weights/best.pt         the same, for the epoch with the highest fitness
 """

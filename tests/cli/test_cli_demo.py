@@ -1,0 +1,73 @@
+"""`tardal demo --quick` end to end, and the demo's settings against the shipped CPU config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+
+from tardal.cli import main
+
+REPO = Path(__file__).parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--panels", "3", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    for run in ("ct", "ir", "vis"):
+        assert f"| {run} " in printed
+        folder = out / "train" / run
+        for name in ("results.csv", "results.png", "config.yaml", "weights/best.pt"):
+            assert (folder / name).is_file(), (run, name)
+    table = (out / "comparison.md").read_text()
+    assert "AP50" in table and "| ct " in table and "| vis " in table
+    data = json.loads((out / "comparison.json").read_text())
+    assert set(data["results"]) == {"ct", "ir", "vis"} and data["split"] == "test"
+    for r in data["results"].values():
+        assert 0.0 <= r["AP50"] <= 1.0 and r["images"] == 3  # 20 scenes: 3 in test
+    assert data["seconds"]["total"] > 0
+    panels = sorted((out / "panels").glob("*.png"))
+    assert len(panels) == 3
+    conditions = {p.stem.split("_", 1)[1] for p in panels}
+    assert conditions <= {"day", "night", "fog", "crossover"}
+    img = cv2.imread(str(panels[0]))
+    assert img.shape[0] == 64 + 18  # the scene's own height plus the title bar
+    assert img.shape[1] == 4 * 64 + 3 * 4  # infrared | visible | fused | ground truth
+    # the data set is reused by a second demo in the same folder
+    assert (out / "data" / "data.yaml").is_file()
+
+
+def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--epochs", "0"]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_demo_settings_are_the_shipped_cpu_config() -> None:
+    """The demo trains with configs/synth-ct.yaml's settings (only paths, names, epochs and the
+    mode differ), so `make demo` shows what the benchmark measures."""
+    from tardal.config import load_config, to_dict
+    from tardal.demo import DEMO_NUM, demo_config
+
+    shipped = to_dict(load_config(REPO / "configs" / "synth-ct.yaml"))
+    demo = to_dict(demo_config(Path("runs/demo"), "ct"))
+    for section in ("data", "fusion", "disc", "loss", "mask", "detector", "train"):
+        for key, value in shipped[section].items():
+            if (section, key) in {("data", "root"), ("train", "epochs"), ("train", "device"),
+                                  ("train", "preview")}:
+                continue
+            assert demo[section][key] == value, f"{section}.{key}"
+    assert demo["data"]["synth"]["num"] == DEMO_NUM == shipped["data"]["synth"]["num"]
+    assert demo["train"]["mode"] == "ct" and demo["train"]["epochs"] <= shipped["train"]["epochs"]

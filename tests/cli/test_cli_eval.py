@@ -1,0 +1,128 @@
+"""`tardal eval`: a trained tiny run scored from its checkpoint alone; outputs and errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tardal.cli import main
+
+NAMES = ["People", "Car", "Bus", "Motorcycle", "Lamp", "Truck"]
+TINY = ["data.img_size=64", "data.batch_size=8", "fusion.dim=4", "fusion.depth=2", "disc.dim=4",
+        "train.epochs=1", "train.device=cpu", "train.preview=0", "train.bridge_warm=0",
+        "train.d_warm=0", "train.ema_tau=10"]
+SUMMARY = ("AP", "AP50", "AP75", "APs", "APm", "APl", "precision", "recall", "f1")
+PER_CLASS = {"AP", "AP50", "precision", "recall", "f1", "conf", "instances", "detections"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny ct, ir and dt runs (one step each) on a generated 64x64 synthetic set."""
+    from tardal.config import load_config
+    from tardal.engine import train
+
+    tmp = tmp_path_factory.mktemp("eval")
+    data = tmp / "data"
+    common = [*TINY, f"data.root={data}", "data.synth.num=12", "data.synth.width=64",
+              "data.synth.height=64", f"project={tmp / 'runs'}"]
+    out = {}
+    for mode in ("ct", "ir", "dt"):
+        torch.set_num_threads(1)
+        result = train(load_config(None, [*common, f"train.mode={mode}", f"name={mode}"]),
+                       progress=False)
+        out[mode] = result.best
+    out["data"] = data
+    return out
+
+
+def _in_unit(value: object) -> bool:
+    return value is None or (isinstance(value, float) and 0.0 <= value <= 1.0)
+
+
+@pytest.mark.parametrize("mode", ["ct", "ir"])
+def test_eval_writes_json_markdown_and_predictions(runs: dict[str, Path], tmp_path: Path,
+                                                   mode: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "eval"
+    rc = main(["eval", str(runs[mode]), "--split", "test", "--out", str(out), "--save-json",
+               "--no-progress"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in SUMMARY:
+        assert key in metrics and _in_unit(metrics[key]), key
+    assert metrics["mode"] == mode and metrics["split"] == "test" and metrics["epoch"] == 1
+    assert metrics["names"] == NAMES and list(metrics["per_class"]) == NAMES
+    assert metrics["images"] == 2 and metrics["instances"] > 0  # the 2 test scenes
+    for name, entry in metrics["per_class"].items():
+        assert set(entry) == PER_CLASS, name
+        for k in ("AP", "AP50", "precision", "recall", "f1"):
+            assert _in_unit(entry[k]), (name, k)
+        assert (entry["AP50"] is None) == (entry["instances"] == 0)
+    assert sum(e["instances"] for e in metrics["per_class"].values()) == metrics["instances"]
+    md = (out / "metrics.md").read_text()
+    assert "| run " in md and "AP50:95" in md and "| all " in md and md.strip() in printed
+    preds = json.loads((out / "predictions.json").read_text())
+    assert isinstance(preds, list) and preds  # conf 0.001: an untrained detector still boxes
+    total = sum(e["detections"] for e in metrics["per_class"].values())
+    assert len(preds) >= total
+    for p in preds[:50]:
+        assert set(p) == {"image_id", "category_id", "bbox", "score"}
+        assert 1 <= p["category_id"] <= len(NAMES) and 0 <= p["score"] <= 1
+        x, y, w, h = p["bbox"]
+        assert w >= 0 and h >= 0 and x >= 0 and y >= 0 and x + w <= 64.01 and y + h <= 64.01
+
+
+def test_eval_default_output_folder_and_overrides(runs: dict[str, Path]) -> None:
+    assert main(["eval", str(runs["ct"]), "--split", "val", "--no-progress",
+                 f"data.root={runs['data']}", "detector.conf=0.5"]) == 0
+    out = runs["ct"].parent.parent / "eval" / "val"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"] == "val" and metrics["images"] == 2
+    assert not (out / "predictions.json").exists()
+    # conf 0.5 on a one-step detector: nothing survives, so every AP is 0
+    assert metrics["AP50"] == 0.0 and all(
+        e["detections"] == 0 for e in metrics["per_class"].values())
+
+
+def test_eval_errors(runs: dict[str, Path], tmp_path: Path,
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path / "missing.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval", str(runs["dt"])]) == 2
+    assert "'dt' run, which has no detector" in capsys.readouterr().err
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert main(["eval", str(junk)]) == 2
+    assert "junk.pt" in capsys.readouterr().err
+    assert main(["eval", str(runs["ct"]), f"data.root={tmp_path / 'nowhere'}",
+                 "data.generate=false"]) == 2
+    assert "nowhere does not exist" in capsys.readouterr().err
+    assert main(["eval", str(runs["ct"]), "--split", "nosuch"]) == 2
+    assert "split 'nosuch'" in capsys.readouterr().err
+    assert main(["eval", str(runs["ct"]), "detector.nope=1"]) == 2
+    assert "unknown config key 'detector.nope'" in capsys.readouterr().err
+
+
+def test_eval_matches_the_validation_of_the_run(runs: dict[str, Path]) -> None:
+    """The checkpoint rebuilt on its own scores the val split exactly as training did."""
+    from tardal.checkpoint import load_checkpoint
+    from tardal.engine.evaluate import evaluate_run, load_run
+
+    ckpt = load_checkpoint(runs["ct"])
+    report = evaluate_run(load_run(runs["ct"]), "val")
+    for key in ("AP", "AP50"):
+        saved = ckpt["metrics"][f"val/{key}"]
+        assert math.isclose(report.results[key], saved, abs_tol=1e-9), key
