@@ -8,7 +8,7 @@ data, split, detector and budget (epochs, batch, learning rates), one after the 
 score each run's ``best.pt`` with pycocotools on the test split (and per condition: day,
 night, fog, thermal crossover)::
 
-    python tools/bench_detect.py synth                      # ~30 min on 2 CPU cores
+    python tools/bench_detect.py synth                      # ~20 min on 2 CPU cores
     python tools/bench_detect.py synth --modes ct,ir train.epochs=5
 
 ``llvip``: import ``../shared/data/llvip-mini`` with the LLVIP importer (its own train/val
@@ -144,7 +144,8 @@ def _table(entries: dict[str, dict[str, Any]]) -> str:
 
 def run_synth(args: argparse.Namespace) -> None:
     out = Path(args.out or REPO / "runs" / "bench" / "detect_synth.json")
-    data: dict[str, Any] = {"part": "synth", "config": str(args.config), "overrides": args.overrides,
+    data: dict[str, Any] = {"part": "synth", "config": str(args.config),
+                            "overrides": args.overrides,
                             "split": args.split, "environment": _environment(args.threads),
                             "runs": {}}
     if args.resume_json and out.is_file():
@@ -226,6 +227,31 @@ def _timed(fn: Callable[..., Any], timer: Timer, label: str) -> Callable[..., An
     return wrapper
 
 
+def _reference_timings(ctx: Any, batch: dict[str, Any], steps: int) -> dict[str, float]:
+    """Medians of parts timed on their own: G forward+backward, and a backward to the input
+    through the frozen detector (the two big pieces of the G-backward row)."""
+    from tardal.detect import detector_input, frozen
+    from tardal.ops.color import rgb_to_y
+
+    g, det = ctx.models["G"], ctx.models["det"]
+    ir, vis = batch["ir"], batch["vis"]
+    vis_y = rgb_to_y(vis)
+    times: dict[str, list[float]] = defaultdict(list)
+    for _ in range(max(2, steps)):
+        t = time.perf_counter()
+        g(ir, vis_y).mean().backward()
+        times["G forward + backward alone"].append(time.perf_counter() - t)
+        g.zero_grad(set_to_none=True)
+        x = detector_input(vis_y, vis, ctx.cfg.detector.input).detach().requires_grad_(True)
+        t = time.perf_counter()
+        with frozen(det):
+            total, _ = det.loss(det(x), batch)
+        total.backward()
+        times["frozen detector forward + backward to the input alone"].append(
+            time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def run_speed(args: argparse.Namespace) -> None:
     """Time the real ct step, with the parts wrapped by timers (see the module doc)."""
     import tardal.engine.detection_modes as dm
@@ -287,6 +313,7 @@ def run_speed(args: argparse.Namespace) -> None:
             if i == 0:
                 continue  # untimed warm-up step
             row = dict(timer.step)
+            row["other (data to device, logging)"] = total - sum(row.values())
             row["total"] = total
             rows.append(row)
             log.info("step %d: %.2f s", i, total)
@@ -294,15 +321,14 @@ def run_speed(args: argparse.Namespace) -> None:
         dm.optimizer_step = real_step
     labels = list(rows[0])
     med = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in labels}
-    med["other (data to device, logging)"] = med["total"] - sum(
-        v for k, v in med.items() if k != "total")
+    reference = _reference_timings(ctx, batch, args.steps)
     b = cfg.data.batch_size
     out = Path(args.out or REPO / "runs" / "bench" / "detect_speed.json")
     data = {"part": "speed", "size": args.size, "batch": b, "G_dim": args.dim, "G_depth": 3,
             "disc_dim": args.disc_dim, "detector": cfg.detector.model, "steps": args.steps,
             "environment": _environment(args.threads),
             "median_s_per_step": med, "median_s_per_image": {k: v / b for k, v in med.items()},
-            "steps_s": rows}
+            "reference_s_per_step": reference, "steps_s": rows}
     _write(out, data)
     print(f"ct step at {args.size}x{args.size}, batch {b}, G dim {args.dim} depth 3, yolov8n, "
           f"{args.threads} threads (median of {args.steps} steps):")
@@ -311,6 +337,9 @@ def run_speed(args: argparse.Namespace) -> None:
         if k != "total":
             print(f"| {k} | {v:.3f} | {v / b:.4f} | {v / med['total']:.0%} |")
     print(f"| total | {med['total']:.3f} | {med['total'] / b:.4f} | 100% |")
+    print("parts timed alone (to split the G backward row):")
+    for k, v in reference.items():
+        print(f"| {k} | {v:.3f} | {v / b:.4f} |")
     print(f"written {out}")
 
 

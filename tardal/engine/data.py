@@ -31,6 +31,7 @@ def ensure_dataset(cfg: DataConfig) -> Path:
     """The data set root, generating the synthetic set there first when allowed and missing."""
     root = Path(cfg.root)
     if (root / "data.yaml").is_file():
+        _check_generator_version(root)
         return root
     if root.exists() and any(root.iterdir()):
         raise DataError(
@@ -49,6 +50,25 @@ def ensure_dataset(cfg: DataConfig) -> Path:
              root, s.num, s.width, s.height, s.seed)
     generate(root, s.num, s.width, s.height, s.seed)
     return root
+
+
+def _check_generator_version(root: Path) -> None:
+    """Warn when a synthetic set was made by another version of the generator (its scenes
+    differ from what the current one draws, so results are not comparable)."""
+    import yaml
+
+    try:
+        info = yaml.safe_load((root / "data.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return  # the dataset reader reports unreadable files
+    if not isinstance(info, dict) or info.get("source") != "synth":
+        return
+    from tardal.data.synth import GENERATOR_VERSION
+
+    found = (info.get("synth") or {}).get("generator_version")
+    if found != GENERATOR_VERSION:
+        log.warning("synthetic data set %s was made by generator version %s, this is version %d; "
+                    "delete the folder to regenerate it", root, found, GENERATOR_VERSION)
 
 
 class EpochSampler(Sampler[int]):

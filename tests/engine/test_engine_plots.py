@@ -13,7 +13,8 @@ from tardal.engine.plots import PALETTE, _panels, draw_detections, hstack, plot_
 
 def test_results_plot_groups_per_class_columns(tmp_path: Path) -> None:
     rows = [{"epoch": e, "step": 3 * e, "train/det": 9.0 / e, "val/AP50": 0.1 * e,
-             "val/AP50/Car": 0.2 * e, "val/AP50/Bus": 0.05 * e, "train/bridge": "" if e < 2 else 1.0,
+             "val/AP50/Car": 0.2 * e, "val/AP50/Bus": 0.05 * e,
+             "train/bridge": "" if e < 2 else 1.0,
              "time_s": 4.0} for e in (1, 2, 3)]
     panels = dict(_panels(list(rows[0])))
     assert set(panels) == {"train/det", "val/AP50", "val/AP50 per class", "train/bridge"}
