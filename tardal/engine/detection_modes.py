@@ -67,6 +67,7 @@ from tardal.engine.modes import (
     FusionOnlyMode,
     Mode,
     TrainContext,
+    add_content_terms,
     optimizer_step,
     to_device,
 )
@@ -76,7 +77,6 @@ from tardal.fusion import build_fusion
 from tardal.losses.criterion import (
     FusionCriterion,
     NonFiniteLossError,
-    content_weights,
     weighted_total,
 )
 from tardal.ops.color import rgb_to_y
@@ -265,14 +265,7 @@ class DetectionMode(Mode):
             preds = det.predict(images, conf=dcfg.conf, iou=dcfg.iou, max_det=dcfg.max_det)
             acc.add(preds, batch)
             if crit is not None and fused is not None:
-                vis_y = rgb_to_y(vis)
-                terms = crit(fused, ir, vis_y)
-                terms["content"] = weighted_total(terms, content_weights(ctx.cfg.loss),
-                                                  "validation content loss")
-                n = ir.shape[0]
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * n
-                count += n
+                count += add_content_terms(ctx, crit, fused, ir, rgb_to_y(vis), sums)
         results = acc.compute()
         out = flatten_metrics(results)
         out.update({k: v / max(count, 1) for k, v in sums.items()})
@@ -385,6 +378,10 @@ class TaskOnlyMode(DetectionMode):
 class _FixedInputMode(DetectionMode):
     """A detector on a fixed (untrained) view of the pair."""
 
+    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
+                     restore: bool = False) -> dict[str, nn.Module]:
+        return {DETECTOR: _detector(cfg, names, restore)}
+
     def train_step(self, ctx: TrainContext, state: TrainState, batch: Mapping[str, Any]
                    ) -> dict[str, float]:
         ir, vis = to_device(batch, ctx.device)
@@ -398,10 +395,6 @@ class InfraredMode(_FixedInputMode):
 
     name = "ir"
 
-    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
-                     restore: bool = False) -> dict[str, nn.Module]:
-        return {DETECTOR: _detector(cfg, names, restore)}
-
     def detector_view(self, ctx: TrainContext, ir: torch.Tensor, vis: torch.Tensor
                       ) -> tuple[torch.Tensor, None]:
         return ir.expand(-1, 3, -1, -1), None
@@ -412,10 +405,6 @@ class VisibleMode(_FixedInputMode):
     """``vis``: the detector on the visible image (RGB; its luma x3 with detector.input grey)."""
 
     name = "vis"
-
-    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
-                     restore: bool = False) -> dict[str, nn.Module]:
-        return {DETECTOR: _detector(cfg, names, restore)}
 
     def detector_view(self, ctx: TrainContext, ir: torch.Tensor, vis: torch.Tensor
                       ) -> tuple[torch.Tensor, None]:

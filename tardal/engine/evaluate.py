@@ -25,11 +25,12 @@ from typing import Any, Sequence
 import torch
 
 from tardal.checkpoint import load_checkpoint, load_state
-from tardal.config import Config, apply_override, config_from_dict
+from tardal.config import Config
 from tardal.engine.detection_modes import DetectionMode
 from tardal.engine.device import resolve_device
 from tardal.engine.modes import MODES, TrainContext, to_device
-from tardal.errors import CheckpointError, ConfigError, DataError, UnknownNameError
+from tardal.engine.loop import checkpoint_config
+from tardal.errors import CheckpointError, DataError, UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,7 @@ def load_run(path: str | Path, overrides: Sequence[str] = (), device: str = "aut
         if key not in ckpt:
             raise CheckpointError(f"checkpoint {path} has no {key!r} entry: it was not written by "
                                   "'tardal train'")
-    try:
-        cfg = config_from_dict(ckpt["config"])
-    except ConfigError as exc:
-        raise CheckpointError(f"checkpoint {path} carries an invalid config: {exc}") from None
-    for ov in overrides:
-        apply_override(cfg, ov)
+    cfg = checkpoint_config(ckpt, path, overrides)
     try:
         mode = MODES.get(str(ckpt["mode"]))()
     except UnknownNameError as exc:

@@ -90,9 +90,14 @@ def resolve_resume(path: str | Path) -> Path:
 
 def config_for_resume(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """The config saved in a checkpoint, with ``key=value`` overrides applied on top."""
+    return checkpoint_config(load_checkpoint(resolve_resume(path)), path, overrides)
+
+
+def checkpoint_config(ckpt: dict[str, Any], path: str | Path,
+                      overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Rebuild the config stored in a loaded checkpoint and apply ``key=value`` overrides."""
     from tardal.config import apply_override
 
-    ckpt = load_checkpoint(resolve_resume(path))
     try:
         cfg = config_from_dict(ckpt["config"])
     except ConfigError as exc:

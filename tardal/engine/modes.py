@@ -95,6 +95,18 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Ten
     return (batch["ir"].to(device, non_blocking=True), batch["vis"].to(device, non_blocking=True))
 
 
+def add_content_terms(ctx: TrainContext, crit: FusionCriterion, fused: torch.Tensor,
+                      ir: torch.Tensor, vis_y: torch.Tensor, sums: dict[str, float]) -> int:
+    """Add one validation batch's fusion terms (and their weighted ``content`` sum) to ``sums``,
+    each times the batch size; returns the batch size."""
+    terms = crit(fused, ir, vis_y)
+    terms["content"] = weighted_total(terms, content_weights(ctx.cfg.loss), "validation content loss")
+    n = ir.shape[0]
+    for k, v in terms.items():
+        sums[k] = sums.get(k, 0.0) + float(v) * n
+    return n
+
+
 class Mode:
     """Base class of a training mode (see the module doc)."""
 
@@ -265,13 +277,7 @@ class FusionOnlyMode(Mode):
                 ir, vis = to_device(batch, ctx.device)
                 vis_y = rgb_to_y(vis)
                 fused = g(ir, vis_y)
-                terms = crit(fused, ir, vis_y)
-                terms["content"] = weighted_total(terms, content_weights(ctx.cfg.loss),
-                                                  "validation content loss")
-                n = ir.shape[0]
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * n
-                count += n
+                count += add_content_terms(ctx, crit, fused, ir, vis_y, sums)
         finally:
             g.train(was_training)
         out = {k: v / max(count, 1) for k, v in sums.items()}
