@@ -20,6 +20,11 @@ from tardal.io import atomic_write_bytes
 
 REQUIRED_KEYS = ("version", "config")
 
+#: Sections of a training checkpoint (the layout is owned by :mod:`tardal.engine.checkpoint`;
+#: the keys live here so that the fusion loader, below the engine, reads the same names).
+MODELS = "models"  # {"G": state_dict, "det": ..., "D_t": ..., "D_d": ...}
+GENERATOR = "G"  # the fusion network inside MODELS
+
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Save ``state`` (must hold ``config``: a plain dict) with the package version added."""

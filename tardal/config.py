@@ -59,8 +59,8 @@ class DataConfig:
     img_size: int = 320  # training and evaluation letterbox size (square, multiple of 32)
     align: Literal["error", "resize"] = "error"  # infrared/visible of different sizes
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    batch_size: int = 8
-    workers: int = 0
+    batch_size: int = 8  # global batch (split over the processes of a torchrun run)
+    workers: int = 0  # DataLoader worker processes (persistent across epochs)
 
 
 @dataclass
@@ -69,7 +69,7 @@ class FusionConfig:
     dim: int = 16  # channel width d (paper: 32)
     depth: int = 3  # dense-block layers (paper: 3)
     output: Literal["sigmoid", "tanh"] = "sigmoid"  # map onto [0,1]: sigmoid or (tanh+1)/2
-    padding: Literal["zeros", "reflect"] = "reflect"
+    padding: Literal["input", "reflect", "zeros"] = "input"  # see tardal/fusion/generator.py
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
     levels: int = 4  # laplacian: pyramid levels (fewer on small images)
 
@@ -148,9 +148,12 @@ class TrainConfig:
     ema_tau: float = 2000.0  # EMA ramp in optimiser steps (Ultralytics: 2000; short runs: less)
     clip_grad: float = 10.0  # max gradient norm, 0 disables
     seed: int = 0
-    deterministic: bool = True
+    deterministic: bool = False  # torch deterministic algorithms (CPU runs are bit-exact anyway)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
-    channels_last: bool = False  # channels-last memory layout for the models (faster on CPU)
+    channels_last: bool = False  # channels-last memory layout of the networks (faster on CPU)
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile G and the detector (slow start, faster steps on GPU)
+    log_interval: int = 20  # steps between reading the loss terms back from the device
     preview: int = 4  # fused previews written per epoch
 
 

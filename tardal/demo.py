@@ -35,7 +35,7 @@ DEMO_SETTINGS: tuple[str, ...] = (
     "data.generate=true", "data.synth.width=320", "data.synth.height=256", "data.synth.seed=0",
     "data.img_size=256", "data.batch_size=8", "data.workers=0",
     "fusion.name=tardal", "fusion.dim=4", "fusion.depth=3", "fusion.output=sigmoid",
-    "fusion.padding=reflect", "disc.dim=8", "disc.layers=3", "disc.penalty=wgan-div",
+    "fusion.padding=input", "disc.dim=8", "disc.layers=3", "disc.penalty=wgan-div",
     "loss.ssim=1.0", "loss.pixel=1.0", "loss.adv=0.1", "loss.sdw=paper", "loss.beta=5.0",
     "mask.provider=auto", "detector.model=yolov8n.yaml", "detector.input=color",
     "train.optimizer=adamw", "train.lr_g=0.003", "train.lr_d=0.0001", "train.lr_det=0.002",
@@ -119,7 +119,7 @@ def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> lis
     from tardal.data.dataset import collate_pairs
     from tardal.detect import scale_boxes_back
     from tardal.engine.evaluate import split_dataset
-    from tardal.engine.plots import draw_detections, hstack, titled
+    from tardal.evaluation.plots import draw_detections, hstack, titled
     from tardal.io import write_image
     from tardal.ops.color import recolor
 

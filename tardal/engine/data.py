@@ -8,7 +8,12 @@
   ``data.img_size``) and the validation loader (letterboxed, not augmented). Shuffling draws
   from ``(train.seed, epoch)`` through :class:`EpochSampler`, and augmentations from
   ``(seed, epoch, index)`` inside the Dataset, so an epoch's batches are the same whether the
-  run was resumed or not.
+  run was resumed or not, and whatever the number of workers. The sampler hands each worker
+  ``(epoch, index)``, so persistent workers (kept alive across epochs) draw the right epoch.
+* Modes that need target masks get them from the data pipeline: :class:`TrainPairs` computes
+  each image's mask in the DataLoader worker, from the augmented, letterboxed pair and its boxes
+  (the pixels the step trains on), with the configured provider; nothing is hashed or cached,
+  and the step receives ``batch["mask"]`` (B,1,H,W) like any other tensor.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tardal.config import Config, DataConfig
 from tardal.errors import DataError
@@ -71,23 +76,84 @@ def _check_generator_version(root: Path) -> None:
                     "delete the folder to regenerate it", root, found, GENERATOR_VERSION)
 
 
-class EpochSampler(Sampler[int]):
-    """Indices in a fresh permutation per epoch, drawn from ``(seed, epoch)`` only."""
+class EpochSampler(Sampler[tuple[int, int]]):
+    """``(epoch, index)`` pairs: a fresh permutation per epoch, drawn from ``(seed, epoch)`` only.
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
+    With ``world > 1`` (torch.distributed) each rank takes every ``world``-th index of the
+    permutation, after padding it to a multiple of ``world`` with its own first indices, so every
+    rank sees the same number of batches and the ranks together see one epoch.
+    """
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True, *, rank: int = 0,
+                 world: int = 1) -> None:
         self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+        self.rank, self.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.world)
 
-    def __iter__(self) -> Iterator[int]:
+    def order(self) -> list[int]:
+        """The epoch's indices for this rank."""
         if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+            idx = list(range(self.n))
+        else:
+            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            idx = torch.randperm(self.n, generator=g).tolist()
+        if self.world > 1:
+            idx += idx[:len(self) * self.world - self.n]
+            idx = idx[self.rank::self.world]
+        return idx
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(self.epoch, i) for i in self.order()])
+
+
+class TrainPairs(Dataset):
+    """A :class:`~tardal.data.dataset.PairedDataset` indexed by ``(epoch, index)``, with the
+    target mask of each item computed here (in the worker) when a provider is given."""
+
+    def __init__(self, pairs: Any, masks: Any = None) -> None:
+        self.pairs, self.masks = pairs, masks
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        self.pairs.set_epoch(epoch)
+        item = self.pairs[index]
+        if self.masks is not None:
+            m = self.masks.mask_for(item["ir"][0].numpy(), item["boxes_xyxy"].numpy())
+            item["mask"] = torch.from_numpy(m)[None]
+        return item
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`~tardal.data.dataset.collate_pairs`, plus ``mask`` (B,1,H,W) when items have one."""
+    from tardal.data.dataset import collate_pairs
+
+    batch = collate_pairs(items)
+    if "mask" in items[0]:
+        batch["mask"] = torch.stack([it["mask"] for it in items])
+    return batch
+
+
+#: Batch entries that are tensors of the whole batch (moved to the device); the per-image lists
+#: (boxes in pixels, names, letterbox) stay on the host for evaluation.
+DEVICE_KEYS = ("ir", "vis", "mask", "batch_idx", "cls", "bboxes", "boxes_cxcywh_norm")
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """A shallow copy of ``batch`` with its :data:`DEVICE_KEYS` tensors on ``device``
+    (non-blocking: from pinned memory the copy overlaps the step)."""
+    out = dict(batch)
+    for key in DEVICE_KEYS:
+        if key in out:
+            out[key] = out[key].to(device, non_blocking=True)
+    return out
 
 
 @dataclass
@@ -103,15 +169,21 @@ class Loaders:
     def set_epoch(self, epoch: int) -> None:
         """Select epoch ``epoch``'s shuffle and augmentation draws (0-based)."""
         for loader in (self.train, self.val):
-            if hasattr(loader.dataset, "set_epoch"):
-                loader.dataset.set_epoch(epoch)
             if isinstance(loader.sampler, EpochSampler):
                 loader.sampler.set_epoch(epoch)
 
 
-def build_loaders(cfg: Config) -> Loaders:
-    """Training and validation loaders from ``cfg.data`` (generating the synthetic set if due)."""
-    from tardal.data.dataset import PairedDataset, collate_pairs
+def build_loaders(cfg: Config, *, masks: bool = False, rank: int = 0, world: int = 1,
+                  pin_memory: bool = False) -> Loaders:
+    """Training and validation loaders from ``cfg.data`` (generating the synthetic set if due).
+
+    Args:
+        masks: compute each training item's target mask (``cfg.mask``) in the workers.
+        rank, world: this process's share of each epoch under torch.distributed; the batch
+            size per process is ``data.batch_size // world``.
+        pin_memory: page-locked batches, for non-blocking copies to a GPU.
+    """
+    from tardal.data.dataset import PairedDataset
 
     d = cfg.data
     root = ensure_dataset(d)
@@ -122,14 +194,26 @@ def build_loaders(cfg: Config) -> Loaders:
     val_ds = PairedDataset(root, d.val_split, img_size=d.img_size, augment=None, align=d.align,
                            seed=cfg.train.seed)
     if len(val_ds) == 0:
-        log.warning("data set %s: validation split %r is empty; validating on the training "
-                    "split without augmentation", root, d.val_split)
-        val_ds = PairedDataset(root, d.train_split, img_size=d.img_size, augment=None,
-                               align=d.align, seed=cfg.train.seed)
-    common = dict(batch_size=d.batch_size, collate_fn=collate_pairs, num_workers=d.workers)
-    train = DataLoader(train_ds, sampler=EpochSampler(len(train_ds), cfg.train.seed), **common)
-    val = DataLoader(val_ds, sampler=EpochSampler(len(val_ds), cfg.train.seed, shuffle=False),
-                     **common)
+        raise DataError(
+            f"data set {root}: the validation split {d.val_split!r} (meta/{d.val_split}.txt) is "
+            f"empty, so weights/best.pt could not be chosen on held-out data; add a validation "
+            f"split, or validate on the training split knowingly with data.val_split="
+            f"{d.train_split}")
     has_labels = bool(train_ds.info.labels)
+    provider = None
+    if masks:
+        from tardal.masks import build_mask_provider
+
+        provider = build_mask_provider(cfg.mask, has_labels)
+    if world > 1 and d.batch_size % world:
+        raise DataError(f"data.batch_size {d.batch_size} is not a multiple of the {world} "
+                        "processes of this torch.distributed run")
+    common = dict(batch_size=d.batch_size // world, collate_fn=collate, num_workers=d.workers,
+                  persistent_workers=d.workers > 0, pin_memory=pin_memory)
+    train = DataLoader(TrainPairs(train_ds, provider), **common,
+                       sampler=EpochSampler(len(train_ds), cfg.train.seed, rank=rank, world=world))
+    val = DataLoader(TrainPairs(val_ds), **common,
+                     sampler=EpochSampler(len(val_ds), cfg.train.seed, shuffle=False, rank=rank,
+                                          world=world))
     return Loaders(train=train, val=val, root=root, names=list(train_ds.names),
                    has_labels=has_labels)

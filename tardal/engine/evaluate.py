@@ -24,12 +24,11 @@ from typing import Any, Sequence
 
 import torch
 
-from tardal.checkpoint import load_checkpoint, load_state
 from tardal.config import Config
-from tardal.engine.detection_modes import DetectionMode
-from tardal.engine.device import resolve_device
-from tardal.engine.modes import MODES, TrainContext, to_device
-from tardal.engine.loop import checkpoint_config
+from tardal.engine import checkpoint as ckpt_io
+from tardal.engine.context import Context, build_context
+from tardal.engine.data import to_device
+from tardal.engine.modes import MODES, Mode
 from tardal.errors import CheckpointError, DataError, UnknownNameError
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,8 @@ class LoadedRun:
 
     path: Path
     cfg: Config
-    mode: DetectionMode
-    ctx: TrainContext
+    mode: Mode
+    ctx: Context
     epoch: int  # completed epochs when the checkpoint was written
 
     @property
@@ -52,14 +51,14 @@ class LoadedRun:
     @property
     def detector(self) -> torch.nn.Module:
         """The evaluation detector (the EMA copy when the run kept one)."""
-        return self.mode.eval_detector(self.ctx)
+        return self.ctx.eval_detector
 
     @torch.no_grad()
     def predict(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None,
                                                       list[dict[str, torch.Tensor]]]:
         """(detector input (B,3,H,W), fused luma (B,1,H,W) or None, predictions) for a batch."""
-        ir, vis = to_device(batch, self.ctx.device)
-        images, fused = self.mode.detector_view(self.ctx, ir, vis)
+        batch = to_device(batch, self.ctx.device)
+        images, fused = self.mode.view(self.ctx, batch["ir"], batch["vis"])
         d = self.cfg.detector
         preds = self.detector.predict(images, conf=d.conf, iou=d.iou, max_det=d.max_det)
         return images, fused, preds
@@ -81,37 +80,25 @@ def load_run(path: str | Path, overrides: Sequence[str] = (), device: str = "aut
     doc). Raises :class:`CheckpointError` for a missing or unusable file or a checkpoint without
     a detector (mode ``dt``), :class:`ConfigError` for bad overrides."""
     path = Path(path)
-    ckpt = load_checkpoint(path)
-    for key in ("config", "models", "mode"):
-        if key not in ckpt:
-            raise CheckpointError(f"checkpoint {path} has no {key!r} entry: it was not written by "
-                                  "'tardal train'")
-    cfg = checkpoint_config(ckpt, path, overrides)
+    ckpt = ckpt_io.load(path)
+    cfg = ckpt_io.config_of(ckpt, path, overrides)
     try:
-        mode = MODES.get(str(ckpt["mode"]))()
+        mode = MODES.get(str(ckpt[ckpt_io.MODE]))()
     except UnknownNameError as exc:
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
-    if not isinstance(mode, DetectionMode):
+    if not mode.has_detector:
         raise CheckpointError(
             f"checkpoint {path} is a {mode.name!r} run, which has no detector; evaluate fused "
             "images with 'tardal metrics' instead (after 'tardal fuse')")
-    names = ckpt.get("names")
-    if not isinstance(names, (list, tuple)) or not names:
+    names = ckpt_io.names_of(ckpt, path)
+    if not names:
         raise CheckpointError(f"checkpoint {path} holds no class names")
-    names = [str(n) for n in names]
-    dev = resolve_device(device)
-    models = {k: m.to(dev) for k, m in mode.build_models(cfg, names, restore=True).items()}
-    saved = ckpt["models"]
-    for key, model in models.items():
-        if key not in saved:
-            raise CheckpointError(f"checkpoint {path}: models.{key} is missing (found "
-                                  f"{sorted(saved)})")
-        load_state(model, saved[key], f"checkpoint {path} (models.{key})")
+    cfg.train.device = device
+    ctx = build_context(cfg, names, restore=True)
+    ckpt_io.load_models(ctx, ckpt, path)
+    for model in ctx.models.values():
         model.eval()
-    ctx = TrainContext(cfg=cfg, device=dev, models=models, optimizers={}, names=names)
-    mode.setup(ctx)
-    mode.load_extra_state(ctx, ckpt.get("extras", {}), f"checkpoint {path}")
-    epoch = int((ckpt.get("state") or {}).get("epoch", 0))
+    epoch = int((ckpt.get(ckpt_io.STATE) or {}).get("epoch", 0))
     log.info("loaded %s run %s (epoch %d, %s)", mode.name, path, epoch, cfg.detector.model)
     return LoadedRun(path=path, cfg=cfg, mode=mode, ctx=ctx, epoch=epoch)
 

@@ -1,285 +1,339 @@
-"""Training modes: what a run builds and what one training step does.
+"""Training modes: which networks a run has, and one step, composed from :mod:`.steps`.
 
-One loop (:func:`tardal.engine.loop.train`) serves every mode; a mode is a class registered in
-``MODES`` under the ``train.mode`` name, with four jobs:
+A mode is a small class registered in ``MODES`` under its ``train.mode`` name. It declares what
+it builds (:meth:`Mode.build_models`), what its step logs (``logs``), whether it needs target
+masks, and what the detector looks at (:meth:`Mode.view`); :meth:`Mode.step` reads on one
+screen. The loop, ``tardal eval``, the demo and the benchmark tools ask the mode; none of them
+lists the modes again.
 
-* :meth:`Mode.build_models` (cfg, class names) -> ``{"G": ..., "D_t": ..., "D_d": ..., ...}``;
-* :meth:`Mode.build_optimizers` -> ``{"G": opt, ...}`` (one per trained model, by default);
-* :meth:`Mode.train_step` (ctx, state, batch) -> dict of float terms to log;
-* :meth:`Mode.validate` (ctx, state, loader) -> dict of floats, with ``fitness``
-  (higher is better; ``weights/best.pt`` keeps the best);
+Notation: ``ir`` (B,1,H,W), ``vis`` (B,3,H,W) RGB, ``vis_y`` its luma, ``mask`` (B,1,H,W), all
+float in [0,1]; ``u = G(ir, vis_y)``; ``Psi`` the detector; ``input(u)`` the detector's RGB
+input (the fused luma with the visible CbCr, or grey x3: ``detector.input``).
 
-plus :meth:`Mode.fuse` for previews. Everything a step needs comes in through the
-:class:`TrainContext` and the :class:`~tardal.engine.state.TrainState`; nothing lives on
-``self`` but the mode's constants. A mode that needs more (a detector, its EMA, its loss)
-puts models in ``ctx.models`` and anything else in ``ctx.extras``.
+* ``dt``: fusion only. G on ``L_f`` (critics frozen; the adversarial terms join after
+  ``train.d_warm`` epochs), then one step each for D_t and D_d on ``u.detach()``.
+* ``ct`` (the default): cooperative. One forward of G, and ONE forward of Psi on ``input(u)``
+  serving both the detector step and the bridge: the backward of ``L_det + L_f`` updates Psi
+  from ``L_det`` and G from ``L_f + beta * L_det`` (``beta = loss.beta`` after
+  ``train.bridge_warm`` epochs; during the warm-up Psi sees ``u.detach()``). The gradient
+  reaching G is therefore exactly ``dL_det/du`` of the detector as it is at this step,
+  normalised with the batch's statistics as in its own step, and the frozen-detector forward of
+  the alternating scheme (twice the detector's cost) is gone. Then the critic steps.
+* ``tt``: G trained by the detection loss only (the bridge with beta 1, no L_f, no critics);
+  G is held during the bridge warm-up while Psi learns on its initial output.
+* ``ir`` / ``vis``: Psi on one modality (infrared grey x3; visible RGB, or its luma x3 with
+  ``detector.input: grey``). ``frontend``: Psi on ``input(F(ir, vis_y))`` for a frozen fusion
+  method F (``fusion.name``, or the G of ``fusion.weights``).
 
-Mode ``dt`` (fusion only), per batch:
-
-1. G step: u = G(ir, vis_y); the critics are frozen (``requires_grad`` off, so they get no
-   gradient); ``L_f = a_ssim L_ssim + a_pix L_pixel + a_adv (t_adv adv_t + d_adv adv_d)`` with
-   the adversarial weight 0 during the first ``train.d_warm`` epochs; one optimiser step on G.
-2. D_t step on real ``ir * m`` vs fake ``u.detach() * m``; 3. D_d step on real
-   ``sobel(vis_y) * (1 - m)`` vs fake ``sobel(u.detach()) * (1 - m)``; each minimises
-   ``E[D(fake)] - E[D(real)] + penalty``. The critics train during the warm-up too.
-
-The detector settings (``detector.*``, ``loss.beta``, ``train.bridge_warm``, ``train.ema``,
-``train.lr_det``) do not apply to ``dt``.
-
-Validation (dt): the content loss ``a_ssim L_ssim + a_pix L_pixel`` of G (eval mode) over the
-validation split; ``fitness = -content``, so ``best.pt`` is the lowest validation content loss.
+Every step returns its terms as detached device tensors (see ``logs``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+import logging
+from typing import Any, ClassVar, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
+from tardal.checkpoint import load_checkpoint, load_state
 from tardal.config import Config
 from tardal.discriminators import build_discriminator
-from tardal.engine.optim import build_optimizer
-from tardal.engine.state import TrainState
-from tardal.fusion import build_fusion
-from tardal.losses.adversarial import critic_loss
-from tardal.losses.criterion import (
-    FusionCriterion,
-    content_weights,
-    fusion_weights,
-    weighted_total,
+from tardal.engine.context import (
+    DETAIL_CRITIC,
+    DETECTOR,
+    GENERATOR,
+    TARGET_CRITIC,
+    Context,
 )
-from tardal.masks.base import MaskProvider
-from tardal.ops.color import recolor, rgb_to_y
+from tardal.engine.state import TrainState
+from tardal.engine.steps import (
+    Terms,
+    backward_and_step,
+    critic_steps,
+    detector_loss,
+    fusion_loss,
+    generator_forward,
+    scale_grad,
+    update_ema,
+)
+from tardal.errors import CheckpointError, ConfigError, UnknownNameError
+from tardal.fusion import build_fusion
+from tardal.ops.color import rgb_to_y
 from tardal.registry import Registry
+
+log = logging.getLogger(__name__)
 
 MODES = Registry("training mode")
 
-
-@dataclass
-class TrainContext:
-    """Everything built once per run; passed to every step."""
-
-    cfg: Config
-    device: torch.device
-    models: dict[str, nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
-    schedulers: dict[str, Any] = field(default_factory=dict)
-    masks: MaskProvider | None = None
-    names: list[str] = field(default_factory=list)  # class names of the data set
-    extras: dict[str, Any] = field(default_factory=dict)
+DET_TERMS = ("det", "box", "cls", "dfl")  # ``dfl`` is ``l1`` on DFL-free heads (YOLO26)
+FUSION_TERMS = ("loss", "ssim", "pixel", "adv_t", "adv_d")
+CRITIC_TERMS = ("dt_w", "dt_pen", "dd_w", "dd_pen")
 
 
-def set_trainable(module: nn.Module, flag: bool) -> None:
-    """Switch ``requires_grad`` of every parameter of ``module``."""
-    for p in module.parameters():
-        p.requires_grad_(flag)
+def bridge_on(cfg: Config, state: TrainState) -> bool:
+    """Whether L_det reaches G: after ``train.bridge_warm`` epochs."""
+    return state.epoch >= cfg.train.bridge_warm
 
 
-def optimizer_step(ctx: TrainContext, key: str, loss: torch.Tensor) -> None:
-    """Zero, backward, clip (``train.clip_grad``) and step the optimiser ``key`` on ``loss``."""
-    opt = ctx.optimizers[key]
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if ctx.cfg.train.clip_grad > 0:
-        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, ctx.cfg.train.clip_grad)
-    opt.step()
+def adversarial_on(cfg: Config, state: TrainState) -> bool:
+    """Whether the adversarial terms are part of L_f: after ``train.d_warm`` epochs."""
+    return state.epoch >= cfg.train.d_warm
 
 
-def to_device(batch: Mapping[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ir, vis)`` of a batch on ``device``: (B,1,H,W) and (B,3,H,W) float in [0,1]."""
-    return (batch["ir"].to(device, non_blocking=True), batch["vis"].to(device, non_blocking=True))
+def detector_view(cfg: Config, luma: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """``input(luma)``: (B,3,H,W) in [0,1] from a (B,1,H,W) luma, differentiable."""
+    from tardal.detect import detector_input
+
+    return detector_input(luma, vis, cfg.detector.input)
 
 
-def add_content_terms(ctx: TrainContext, crit: FusionCriterion, fused: torch.Tensor,
-                      ir: torch.Tensor, vis_y: torch.Tensor, sums: dict[str, float]) -> int:
-    """Add one validation batch's fusion terms (and their weighted ``content`` sum) to ``sums``,
-    each times the batch size; returns the batch size."""
-    terms = crit(fused, ir, vis_y)
-    terms["content"] = weighted_total(terms, content_weights(ctx.cfg.loss), "validation content loss")
-    n = ir.shape[0]
-    for k, v in terms.items():
-        sums[k] = sums.get(k, 0.0) + float(v) * n
-    return n
+def _detector(cfg: Config, names: Sequence[str], restore: bool) -> nn.Module:
+    from dataclasses import replace
+
+    from tardal.detect import build_detector
+
+    dcfg = replace(cfg.detector, weights="") if restore else cfg.detector
+    return build_detector(dcfg, list(names))
+
+
+def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:
+    """G for ``ct``/``tt``, initialised from ``fusion.weights`` when given."""
+    if cfg.fusion.name != "tardal":
+        raise ConfigError(f"train.mode {mode}: fusion.name must be 'tardal' (a trainable G), "
+                          f"found {cfg.fusion.name!r}; use train.mode=frontend for fixed methods")
+    g = build_fusion(cfg.fusion)
+    if cfg.fusion.weights and not restore:
+        ckpt = load_checkpoint(cfg.fusion.weights)
+        models = ckpt.get("models")
+        if not isinstance(models, dict) or GENERATOR not in models:
+            raise CheckpointError(f"fusion.weights: checkpoint {cfg.fusion.weights} holds no "
+                                  f"fusion network (models['{GENERATOR}'])")
+        load_state(g, models[GENERATOR], f"fusion.weights {cfg.fusion.weights}")
+        log.info("G initialised from %s", cfg.fusion.weights)
+    return g
+
+
+def _critics(cfg: Config) -> dict[str, nn.Module]:
+    return {TARGET_CRITIC: build_discriminator("target", cfg.disc),
+            DETAIL_CRITIC: build_discriminator("detail", cfg.disc)}
 
 
 class Mode:
-    """Base class of a training mode (see the module doc)."""
+    """A training mode (see the module doc). Subclasses set the class attributes and implement
+    :meth:`build_models` and :meth:`step`; detection modes implement :meth:`view`."""
 
-    name = ""
+    name: ClassVar[str] = ""
+    #: terms :meth:`step` returns (``bridge`` only once the bridge is open)
+    logs: ClassVar[tuple[str, ...]] = ()
+    has_detector: ClassVar[bool] = True
+    #: G is part of the run (trained, or frozen in ``frontend``); its output is previewed
+    has_generator: ClassVar[bool] = False
+    uses_masks: ClassVar[bool] = False
+    trains_fusion_loss: ClassVar[bool] = False  # ctx.criterion is built
+    #: models kept in eval mode while training (a frozen front-end)
+    frozen: ClassVar[tuple[str, ...]] = ()
 
-    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
-                     restore: bool = False) -> dict[str, nn.Module]:
-        """The run's networks; ``names`` are the data set's class names (for a detector).
-
-        ``restore``: the weights will be loaded from a checkpoint of this mode right after, so
-        initial weights named in the config (``fusion.weights``, ``detector.weights``) are not
-        read (they may not exist where a checkpoint is evaluated).
-        """
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        """The run's networks by key. ``restore``: weights come from a checkpoint right after,
+        so initial-weight files named in the config are not read."""
         raise NotImplementedError
 
-    def build_optimizers(self, cfg: Config, models: dict[str, nn.Module]
-                         ) -> dict[str, torch.optim.Optimizer]:
-        """One optimiser per trainable model: G at ``lr_g``, critics ``lr_d``, det ``lr_det``."""
-        lrs = {"G": cfg.train.lr_g, "D_t": cfg.train.lr_d, "D_d": cfg.train.lr_d,
-               "det": cfg.train.lr_det}
-        return {k: build_optimizer(m.parameters(), cfg.train, lrs.get(k, cfg.train.lr_g))
-                for k, m in models.items() if any(p.requires_grad for p in m.parameters())}
-
-    def needs_masks(self) -> bool:
-        return True
-
-    def set_train_mode(self, ctx: TrainContext) -> None:
-        """Every model in training mode (override to keep frozen models in eval mode)."""
-        for m in ctx.models.values():
-            m.train()
-
-    def setup(self, ctx: TrainContext) -> None:
-        """Called once the context is built (models on their device, optimisers made) and before
-        a checkpoint is restored: build what lives in ``ctx.extras`` (e.g. a detector EMA)."""
-
-    def start_epoch(self, ctx: TrainContext, state: TrainState) -> None:
-        """Called at the start of every epoch (``state.epoch`` is its 0-based index); by default
-        :meth:`set_train_mode`."""
-        self.set_train_mode(ctx)
-
-    def extra_state(self, ctx: TrainContext) -> dict[str, Any]:
-        """State outside the models/optimisers/schedulers to save in checkpoints (``extras``)."""
-        return {}
-
-    def load_extra_state(self, ctx: TrainContext, state: Mapping[str, Any], where: str) -> None:
-        """Inverse of :meth:`extra_state`; ``where`` names the checkpoint for error messages."""
-
-    def train_step(self, ctx: TrainContext, state: TrainState, batch: Mapping[str, Any]
-                   ) -> dict[str, float]:
+    def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
+        """One training step on a batch already on the device; returns detached terms."""
         raise NotImplementedError
 
-    def validate(self, ctx: TrainContext, state: TrainState, loader: DataLoader
-                 ) -> dict[str, float]:
+    def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the detector sees, (B,3,H,W) in [0,1], and the fused luma (or None), computed
+        with the models in whatever train/eval state they are in (no gradient)."""
         raise NotImplementedError
 
-    @torch.no_grad()
-    def preview(self, ctx: TrainContext, batch: Mapping[str, Any]) -> list[np.ndarray]:
-        """One (H,W,3) RGB image (float in [0,1] or uint8) per image of a validation batch, for
-        ``previews/``: by default the fused luma recoloured with the visible CbCr."""
-        ir, vis = to_device(batch, ctx.device)
-        rgb = recolor(self.fuse(ctx, ir, vis), vis).clamp(0, 1).cpu()
-        return [img.permute(1, 2, 0).numpy() for img in rgb]
+    def start_epoch(self, ctx: Context, state: TrainState) -> None:
+        """Called before each epoch (``state.epoch`` is its 0-based index)."""
+        if DETECTOR in ctx.models:
+            ctx.models[DETECTOR].set_epoch(state.epoch, ctx.cfg.train.epochs)
 
-    @torch.no_grad()
-    def fuse(self, ctx: TrainContext, ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
-        """Fused luma (B,1,H,W) in [0,1] for previews (G in eval mode, restored after)."""
-        g = ctx.models["G"]
-        was_training = g.training
-        g.eval()
-        try:
-            return g(ir, rgb_to_y(vis))
-        finally:
-            g.train(was_training)
+
+class _DetectOnly(Mode):
+    """The detector on a fixed view of the pair (``ir``, ``vis``, ``frontend``)."""
+
+    logs = DET_TERMS
+
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        return {DETECTOR: _detector(cfg, names, restore)}
+
+    def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
+        images, _ = self.view(ctx, batch["ir"], batch["vis"])
+        l_det, logs = detector_loss(ctx, images, batch)
+        backward_and_step(ctx, l_det, (DETECTOR,))
+        update_ema(ctx)
+        return logs
+
+
+@MODES.register("ir")
+class InfraredMode(_DetectOnly):
+    """``ir``: the detector on the infrared image, grey repeated on three channels."""
+
+    name = "ir"
+
+    def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return ir.expand(-1, 3, -1, -1), None
+
+
+@MODES.register("vis")
+class VisibleMode(_DetectOnly):
+    """``vis``: the detector on the visible image (RGB; its luma x3 with detector.input grey)."""
+
+    name = "vis"
+
+    def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, None]:
+        if ctx.cfg.detector.input == "grey":
+            return rgb_to_y(vis).expand(-1, 3, -1, -1), None
+        return vis, None
+
+
+@MODES.register("frontend")
+class FrontendMode(_DetectOnly):
+    """``frontend``: the detector on the output of a frozen fusion method (module doc).
+
+    With ``fusion.weights`` the checkpoint's ``fusion`` section replaces the config's, so the
+    run's own config (and its checkpoints) rebuild that network.
+    """
+
+    name = "frontend"
+    has_generator = True
+    frozen = (GENERATOR,)
+
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        if cfg.fusion.weights and not restore:
+            from tardal.fusion import load_fusion
+
+            net, saved = load_fusion(cfg.fusion.weights)
+            weights = cfg.fusion.weights
+            cfg.fusion = saved.fusion
+            cfg.fusion.weights = weights
+            log.info("frontend: frozen %s network from %s", cfg.fusion.name, weights)
+        elif cfg.fusion.name == "tardal" and not restore:
+            raise ConfigError(
+                "train.mode frontend with fusion.name tardal needs fusion.weights (a trained "
+                "checkpoint); or name a fixed method: fusion.name=mean, max or laplacian")
+        else:
+            net = build_fusion(cfg.fusion)
+        net.eval().requires_grad_(False)
+        return {GENERATOR: net, DETECTOR: _detector(cfg, names, restore)}
+
+    def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad(), ctx.autocast():
+            fused = ctx.models[GENERATOR](ir, rgb_to_y(vis)).float()
+        return detector_view(ctx.cfg, fused, vis), fused
 
 
 @MODES.register("dt")
 class FusionOnlyMode(Mode):
-    """``dt``: G with the dual discriminators, no detector (see the module doc)."""
+    """``dt``: G with the dual discriminators, no detector (module doc)."""
 
     name = "dt"
+    logs = (*FUSION_TERMS, *CRITIC_TERMS, "mask")
+    has_detector = False
+    has_generator = True
+    uses_masks = True
+    trains_fusion_loss = True
 
-    def build_models(self, cfg: Config, names: list[str] | tuple[str, ...] = (), *,
-                     restore: bool = False) -> dict[str, nn.Module]:
-        return {
-            "G": build_fusion(cfg.fusion),
-            "D_t": build_discriminator("target", cfg.disc),
-            "D_d": build_discriminator("detail", cfg.disc),
-        }
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        return {GENERATOR: build_fusion(cfg.fusion), **_critics(cfg)}
 
-    def criterion(self, ctx: TrainContext) -> FusionCriterion:
-        crit = ctx.extras.get("criterion")
-        if crit is None:
-            crit = ctx.extras["criterion"] = FusionCriterion.from_config(ctx.cfg.loss)
-        return crit
-
-    def adversarial_on(self, ctx: TrainContext, state: TrainState) -> bool:
-        return state.epoch >= ctx.cfg.train.d_warm
-
-    def generator_step(self, ctx: TrainContext, state: TrainState, ir: torch.Tensor,
-                       vis_y: torch.Tensor, mask: torch.Tensor
-                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """Forward G and its fusion terms with the critics frozen; returns (u, terms, L_f).
-
-        The caller steps G's optimiser (so a mode can add terms, e.g. a detection loss).
-        """
-        fused = ctx.models["G"](ir, vis_y)
-        terms, total = self.fusion_terms(ctx, state, fused, ir, vis_y, mask)
-        return fused, terms, total
-
-    def fusion_terms(self, ctx: TrainContext, state: TrainState, fused: torch.Tensor,
-                     ir: torch.Tensor, vis_y: torch.Tensor, mask: torch.Tensor
-                     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """The fusion terms of an already computed ``fused`` = G(ir, vis_y) and their weighted
-        total L_f, with the critics frozen (they get no gradient)."""
-        d_t, d_d = ctx.models["D_t"], ctx.models["D_d"]
-        set_trainable(d_t, False)
-        set_trainable(d_d, False)
-        try:
-            terms = self.criterion(ctx)(fused, ir, vis_y, mask=mask, d_target=d_t, d_detail=d_d)
-            weights = fusion_weights(ctx.cfg.loss, adversarial=self.adversarial_on(ctx, state))
-            total = weighted_total(terms, weights, "fusion loss L_f")
-        finally:
-            set_trainable(d_t, True)
-            set_trainable(d_d, True)
-        return terms, total
-
-    def critic_steps(self, ctx: TrainContext, fused: torch.Tensor, ir: torch.Tensor,
-                     vis_y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-        """One step each for D_t (ir vs u in the mask) and D_d (textures outside it)."""
-        d = ctx.cfg.disc
-        fake = fused.detach()
-        logs: dict[str, float] = {}
-        for key, real_src in (("D_t", ir), ("D_d", vis_y)):
-            critic = ctx.models[key]
-            terms = critic_loss(critic, critic.view(real_src, mask), critic.view(fake, mask),
-                                penalty=d.penalty, k=d.div_k, p=d.div_p, lam=d.gp_lambda)
-            loss = weighted_total(terms, {"wasserstein": 1.0, "penalty": 1.0}, f"{key} loss")
-            optimizer_step(ctx, key, loss)
-            tag = key.replace("D_", "d")
-            logs[f"{tag}_w"] = float(terms["wasserstein"].detach())
-            logs[f"{tag}_pen"] = float(terms["penalty"].detach())
+    def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
+        ir, vis_y, mask = batch["ir"], rgb_to_y(batch["vis"]), batch["mask"]
+        fused = generator_forward(ctx, ir, vis_y)
+        l_f, logs = fusion_loss(ctx, fused, ir, vis_y, mask,
+                                adversarial=adversarial_on(ctx.cfg, state))
+        backward_and_step(ctx, l_f, (GENERATOR,))
+        logs.update(critic_steps(ctx, fused, ir, vis_y, mask))
+        logs.update(loss=l_f.detach(), mask=mask.mean())
         return logs
 
-    def train_step(self, ctx: TrainContext, state: TrainState, batch: Mapping[str, Any]
-                   ) -> dict[str, float]:
-        ir, vis = to_device(batch, ctx.device)
+    def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad(), ctx.autocast():
+            fused = ctx.models[GENERATOR](ir, rgb_to_y(vis)).float()
+        return detector_view(ctx.cfg, fused, vis), fused
+
+
+@MODES.register("ct")
+class CooperativeMode(Mode):
+    """``ct``: fusion and detection trained together (module doc)."""
+
+    name = "ct"
+    logs = (*DET_TERMS, *FUSION_TERMS, "bridge", "beta", *CRITIC_TERMS, "mask")
+    has_generator = True
+    uses_masks = True
+    trains_fusion_loss = True
+
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        return {GENERATOR: _trainable_generator(cfg, self.name, restore), **_critics(cfg),
+                DETECTOR: _detector(cfg, names, restore)}
+
+    def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
+        ir, vis, mask = batch["ir"], batch["vis"], batch["mask"]
         vis_y = rgb_to_y(vis)
-        mask = ctx.masks(batch).to(ctx.device)
-        fused, terms, total = self.generator_step(ctx, state, ir, vis_y, mask)
-        optimizer_step(ctx, "G", total)
-        logs = {"loss": float(total.detach())}
-        logs.update({k: float(v.detach()) for k, v in terms.items()})
-        logs.update(self.critic_steps(ctx, fused, ir, vis_y, mask))
-        logs["mask"] = float(mask.mean())
+        beta = ctx.cfg.loss.beta if bridge_on(ctx.cfg, state) else 0.0
+        fused = generator_forward(ctx, ir, vis_y)  # the one forward of G
+        # 1+2. one detector forward: Psi learns from input(u); G gets L_f + beta * L_det
+        seen = scale_grad(fused, beta) if beta > 0 else fused.detach()
+        l_det, logs = detector_loss(ctx, detector_view(ctx.cfg, seen.float(), vis), batch)
+        l_f, fusion_terms = fusion_loss(ctx, fused, ir, vis_y, mask,
+                                        adversarial=adversarial_on(ctx.cfg, state))
+        backward_and_step(ctx, l_det + l_f, (DETECTOR, GENERATOR))
+        update_ema(ctx)
+        # 3. critics on the detached fused image
+        logs.update(fusion_terms)
+        logs.update(critic_steps(ctx, fused, ir, vis_y, mask))
+        logs.update(loss=l_f.detach() + beta * l_det.detach(), beta=fused.new_tensor(beta).float(),
+                    mask=mask.mean())
+        if beta > 0:
+            logs["bridge"] = l_det.detach()
         return logs
 
-    @torch.no_grad()
-    def validate(self, ctx: TrainContext, state: TrainState, loader: DataLoader
-                 ) -> dict[str, float]:
-        g = ctx.models["G"]
-        was_training = g.training
-        g.eval()
-        crit = self.criterion(ctx)
-        sums: dict[str, float] = {}
-        count = 0
-        try:
-            for batch in loader:
-                ir, vis = to_device(batch, ctx.device)
-                vis_y = rgb_to_y(vis)
-                fused = g(ir, vis_y)
-                count += add_content_terms(ctx, crit, fused, ir, vis_y, sums)
-        finally:
-            g.train(was_training)
-        out = {k: v / max(count, 1) for k, v in sums.items()}
-        out["fitness"] = -out.get("content", float("inf"))
-        return out
+    view = FusionOnlyMode.view
+
+
+@MODES.register("tt")
+class TaskOnlyMode(Mode):
+    """``tt``: G trained by the detection loss only (module doc)."""
+
+    name = "tt"
+    logs = (*DET_TERMS, "bridge", "loss")
+    has_generator = True
+
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        return {GENERATOR: _trainable_generator(cfg, self.name, restore),
+                DETECTOR: _detector(cfg, names, restore)}
+
+    def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
+        ir, vis = batch["ir"], batch["vis"]
+        bridge = bridge_on(ctx.cfg, state)
+        with torch.set_grad_enabled(bridge):
+            fused = generator_forward(ctx, ir, rgb_to_y(vis))
+        l_det, logs = detector_loss(ctx, detector_view(ctx.cfg, fused.float(), vis), batch)
+        backward_and_step(ctx, l_det, (DETECTOR, GENERATOR) if bridge else (DETECTOR,))
+        update_ema(ctx)
+        if bridge:
+            logs["bridge"] = logs["loss"] = l_det.detach()
+        return logs
+
+    view = FusionOnlyMode.view
+
+
+def get_mode(cfg: Config) -> Mode:
+    """The mode named by ``cfg.train.mode``."""
+    try:
+        return MODES.get(cfg.train.mode)()
+    except UnknownNameError as exc:
+        raise ConfigError(f"train.mode: {exc}") from None

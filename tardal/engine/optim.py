@@ -1,4 +1,11 @@
-"""Optimisers and per-step learning-rate schedules built from ``cfg.train``."""
+"""Optimisers, and the learning rate as a plain function of the global step.
+
+The rate of every optimiser at step ``s`` is ``base_lr * lr_factor(s, ...)``, set into its
+``param_groups`` before each step (as nanoGPT's ``get_lr``). A checkpoint therefore stores a
+step count, not a scheduler: a resumed run, or one whose ``train.epochs`` was extended, computes
+the same rates from the same step, and a mode that holds a model still for a while (``tt``
+during the bridge warm-up) needs no placeholder steps to keep a schedule in step.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,6 @@ import math
 from typing import Iterable
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
 
 from tardal.config import TrainConfig
 from tardal.errors import ConfigError
@@ -33,35 +39,36 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, lr: 
     raise ConfigError(f"train.optimizer: expected adam, adamw or sgd, found {cfg.optimizer!r}")
 
 
-class WarmupSchedule:
-    """LR factor per optimiser step: linear warm-up, then cosine, linear or constant decay.
+def lr_factor(step: int, total: int, warmup: int, kind: str = "cosine", final: float = 0.01
+              ) -> float:
+    """The learning-rate factor of optimiser step ``step`` (0-based) of ``total``.
 
-    ``factor(step)`` rises linearly from ``1/warmup`` to 1 over the first ``warmup`` steps,
-    then falls from 1 to ``final`` at the last step (``total - 1``) along a half cosine or a
-    line, or stays 1 (``constant``). A plain object (not a closure), so ``LambdaLR`` saves it.
+    Rises linearly from ``1/warmup`` to 1 over the first ``warmup`` steps, then falls from 1 to
+    ``final`` at the last step (``total - 1``) along a half cosine (``cosine``) or a line
+    (``linear``), or stays 1 (``constant``). Steps past ``total`` keep the final factor.
     """
-
-    def __init__(self, kind: str, total: int, warmup: int, final: float) -> None:
-        if kind not in ("cosine", "linear", "constant"):
-            raise ConfigError(
-                f"train.schedule: expected cosine, linear or constant, found {kind!r}")
-        self.kind, self.total, self.warmup, self.final = kind, max(1, total), max(0, warmup), final
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        if self.kind == "constant":
-            return 1.0
-        span = max(1, self.total - 1 - self.warmup)
-        t = min(1.0, max(0.0, (step - self.warmup) / span))
-        if self.kind == "cosine":
-            return self.final + (1.0 - self.final) * 0.5 * (1.0 + math.cos(math.pi * t))
-        return 1.0 + (self.final - 1.0) * t
+    if kind not in ("cosine", "linear", "constant"):
+        raise ConfigError(f"train.schedule: expected cosine, linear or constant, found {kind!r}")
+    warmup = max(0, warmup)
+    if step < warmup:
+        return (step + 1) / warmup
+    if kind == "constant":
+        return 1.0
+    span = max(1, max(1, total) - 1 - warmup)
+    t = min(1.0, max(0.0, (step - warmup) / span))
+    if kind == "cosine":
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+    return 1.0 + (final - 1.0) * t
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
-                    ) -> LambdaLR:
-    """Per-step ``LambdaLR`` over ``cfg.epochs * steps_per_epoch`` steps; ``step()`` per batch."""
-    total = cfg.epochs * steps_per_epoch
-    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    return LambdaLR(optimizer, WarmupSchedule(cfg.schedule, total, warmup, cfg.lr_final))
+def schedule_length(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """``(total, warmup)`` optimiser steps of a run of ``cfg.epochs`` epochs."""
+    return cfg.epochs * steps_per_epoch, int(round(cfg.warmup_epochs * steps_per_epoch))
+
+
+def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], base: dict[str, float],
+                       factor: float) -> None:
+    """Set every param group of ``optimizers[k]`` to ``base[k] * factor``."""
+    for key, opt in optimizers.items():
+        for group in opt.param_groups:
+            group["lr"] = base[key] * factor

@@ -10,9 +10,17 @@ size for any H, W):
 * output map onto [0,1]: ``sigmoid`` (the default) or ``tanh``, meaning (tanh(x)+1)/2. Both
   reach [0,1] without a clamp.
 
-Padding is ``reflect`` by default (``fusion.padding``): the border pixels see a mirrored
-neighbourhood instead of black, which avoids the dark frame zero padding tends to leave on fused
-images. Reflect padding needs H, W >= 2. ``zeros`` is the other choice.
+Padding (``fusion.padding``):
+
+* ``input`` (the default): the input pair is reflect-padded ONCE by G's receptive radius
+  ``r = depth + 5`` and every convolution is "valid" (no padding; each shrinks the map by one
+  pixel per side, the dense block crops its running concatenation to match), so the output has
+  the input's size. Border pixels see a mirrored neighbourhood, as with per-layer reflect
+  padding, but without a padded copy of every feature map per layer (forward and backward),
+  which dominated G's cost. Output pixel (i, j) depends only on inputs within ``r`` pixels, so
+  tiled inference (``tardal fuse --tile``) stays exact.
+* ``reflect``: every convolution reflect-pads its input (the earlier layout; slower).
+* ``zeros``: every convolution zero-pads (fast, but leaves a darker frame on fused images).
 
 Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
 BatchNorm into its convolution for inference.
@@ -23,6 +31,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tardal.config import FusionConfig
@@ -37,7 +46,9 @@ class ConvBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, *, bn: bool, act: bool, padding_mode: str) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, 1, 1, bias=not bn, padding_mode=padding_mode)
+        pad = 0 if padding_mode == "input" else 1
+        mode = "zeros" if padding_mode == "input" else padding_mode
+        self.conv = nn.Conv2d(cin, cout, 3, 1, pad, bias=not bn, padding_mode=mode)
         self.bn: nn.Module = nn.BatchNorm2d(cout) if bn else nn.Identity()
         self.act: nn.Module = nn.ReLU(inplace=True) if act else nn.Identity()
 
@@ -53,21 +64,22 @@ class TarDALGenerator(nn.Module):
         dim: channel width d (paper: 32).
         depth: dense-block layers (paper: 3).
         output: ``"sigmoid"`` (default) or ``"tanh"`` ((tanh+1)/2); both map onto [0,1].
-        padding: ``"reflect"`` (default) or ``"zeros"``.
+        padding: ``"input"`` (default), ``"reflect"`` or ``"zeros"`` (module doc).
 
     Input ``ir, vis_y``: (B,1,H,W) float in [0,1]; output (B,1,H,W) float in [0,1].
     """
 
     def __init__(self, dim: int = 32, depth: int = 3,
                  output: Literal["sigmoid", "tanh"] = "sigmoid",
-                 padding: Literal["reflect", "zeros"] = "reflect") -> None:
+                 padding: Literal["input", "reflect", "zeros"] = "input") -> None:
         super().__init__()
         if dim < 1 or depth < 1:
             raise ConfigError(f"fusion.dim and fusion.depth must be >= 1, found {dim}, {depth}")
         if output not in ("sigmoid", "tanh"):
             raise ConfigError(f"fusion.output: expected 'sigmoid' or 'tanh', found {output!r}")
-        if padding not in ("reflect", "zeros"):
-            raise ConfigError(f"fusion.padding: expected 'reflect' or 'zeros', found {padding!r}")
+        if padding not in ("input", "reflect", "zeros"):
+            raise ConfigError(f"fusion.padding: expected 'input', 'reflect' or 'zeros', found "
+                              f"{padding!r}")
         self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
         pm = padding
         self.encoder = ConvBlock(2, dim, bn=True, act=True, padding_mode=pm)
@@ -92,9 +104,18 @@ class TarDALGenerator(nn.Module):
         return 1 + self.depth + 4
 
     def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
-        x = self.encoder(torch.cat((ir, vis_y), dim=1))
+        x = torch.cat((ir, vis_y), dim=1)
+        if self.encoder.conv.weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # match the weights' layout
+        valid = self.padding == "input"
+        if valid:
+            r = self.receptive_radius
+            small = min(x.shape[-2:]) <= r  # reflection needs more pixels than the pad
+            x = F.pad(x, (r, r, r, r), mode="replicate" if small else "reflect")
+        x = self.encoder(x)
         for layer in self.dense:
-            x = torch.cat((x, layer(x)), dim=1)
+            y = layer(x)
+            x = torch.cat((x[..., 1:-1, 1:-1] if valid else x, y), dim=1)
         logits = self.head(x)
         if self.output == "sigmoid":
             return torch.sigmoid(logits)

@@ -8,13 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from tardal.checkpoint import load_checkpoint, load_state
+from tardal.checkpoint import GENERATOR, MODELS, load_checkpoint, load_state
 from tardal.config import Config, config_from_dict
 from tardal.errors import CheckpointError, ConfigError
 from tardal.fusion.registry import build_fusion
 
-#: Key of the generator's state dict inside ``checkpoint["models"]``.
-GENERATOR_KEY = "G"
+GENERATOR_KEY = GENERATOR  # the generator's key inside ``checkpoint["models"]``
 
 
 def load_fusion(path: str | Path, map_location: str | torch.device = "cpu"
@@ -30,7 +29,7 @@ def load_fusion(path: str | Path, map_location: str | torch.device = "cpu"
         cfg = config_from_dict(ckpt["config"])
     except ConfigError as exc:
         raise CheckpointError(f"checkpoint {path} carries an invalid config: {exc}") from None
-    models: Any = ckpt.get("models")
+    models: Any = ckpt.get(MODELS)
     if not isinstance(models, dict) or GENERATOR_KEY not in models:
         found = sorted(models) if isinstance(models, dict) else type(models).__name__
         raise CheckpointError(

@@ -37,6 +37,19 @@ def content_weights(cfg: LossConfig) -> dict[str, float]:
     return {"ssim": cfg.ssim, "pixel": cfg.pixel}
 
 
+def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]
+                 ) -> torch.Tensor:
+    """``sum(weights[k] * terms[k])`` over the weighted keys, without reading it back from the
+    device (the training loop checks finiteness once per logging interval).
+
+    Every key of ``weights`` with a non-zero weight must be in ``terms``.
+    """
+    missing = [k for k, w in weights.items() if w and k not in terms]
+    assert not missing, f"weighted terms {missing} were not computed (have {list(terms)})"
+    parts = [w * terms[k] for k, w in weights.items() if w]
+    return torch.stack(parts).sum() if parts else next(iter(terms.values())) * 0.0
+
+
 def weighted_total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float],
                    what: str = "loss") -> torch.Tensor:
     """``sum(weights[k] * terms[k])`` over the weighted keys; raises on a non-finite result.

@@ -48,3 +48,20 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def context_for(cfg: Config) -> tuple:
+    """``(mode, ctx, batch)``: the run's context as ``train`` builds it, and its first training
+    batch (with masks when the mode uses them), every model in training mode."""
+    from tardal.engine import build_context
+    from tardal.engine.data import build_loaders, to_device
+    from tardal.engine.modes import get_mode
+    from tardal.engine.state import seed_everything
+    from tardal.engine.steps import set_training
+
+    mode = get_mode(cfg)
+    seed_everything(0)
+    loaders = build_loaders(cfg, masks=mode.uses_masks)
+    ctx = build_context(cfg, loaders.names)
+    set_training(ctx.models, mode.frozen)
+    return mode, ctx, to_device(next(iter(loaders.train)), ctx.device)

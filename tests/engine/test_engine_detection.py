@@ -13,20 +13,13 @@ import torch
 from tardal.checkpoint import load_checkpoint
 from tardal.config import Config
 from tardal.engine import config_for_resume, train
-from tardal.engine.data import build_loaders
-from tardal.engine.detection_modes import (
-    CooperativeMode,
-    DetectionMode,
-    FrontendMode,
-    TaskOnlyMode,
-)
-from tardal.engine.modes import MODES, TrainContext
-from tardal.engine.optim import build_scheduler
+from tardal.engine.modes import MODES, detector_view
 from tardal.engine.run import read_results
-from tardal.engine.state import TrainState, seed_everything
+from tardal.engine.state import TrainState
+from tardal.engine.steps import fusion_loss
 from tardal.errors import CheckpointError, ConfigError
-from tardal.masks import build_mask_provider
 from tardal.ops.color import rgb_to_y
+from tests.engine.conftest import context_for
 
 MakeCfg = Callable[..., Config]
 
@@ -85,7 +78,7 @@ def test_each_mode_runs_and_logs_its_terms(make_cfg: MakeCfg, mode: str) -> None
     assert "train/det" in header and "val/AP50" in header
     ckpt = load_checkpoint(result.best)
     assert ckpt["mode"] == mode and set(ckpt["models"]) == MODELS[mode]
-    assert ckpt["extras"]["ema"]["updates"] == 1  # one detector step, one EMA update
+    assert ckpt["ema"]["updates"] == 1  # one detector step, one EMA update
     assert ckpt["names"] == ["People", "Car", "Bus", "Motorcycle", "Lamp", "Truck"]
     previews = sorted((run / "previews").glob("epoch1_*.png"))
     assert len(previews) == cfg.train.preview
@@ -96,20 +89,6 @@ def test_each_mode_runs_and_logs_its_terms(make_cfg: MakeCfg, mode: str) -> None
 # ----------------------------------------------------------------------------------------
 
 
-def _ct_context(cfg: Config) -> tuple[CooperativeMode, TrainContext, dict[str, Any]]:
-    mode = CooperativeMode()
-    seed_everything(0)
-    loaders = build_loaders(cfg)
-    models = mode.build_models(cfg, loaders.names)
-    opts = mode.build_optimizers(cfg, models)
-    ctx = TrainContext(cfg=cfg, device=torch.device("cpu"), models=models, optimizers=opts,
-                       schedulers={k: build_scheduler(o, cfg.train, 1) for k, o in opts.items()},
-                       masks=build_mask_provider(cfg.mask, loaders.has_labels),
-                       names=loaders.names)
-    mode.setup(ctx)
-    return mode, ctx, next(iter(loaders.train))
-
-
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -118,116 +97,75 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _reference_grads(mode: CooperativeMode, ctx: TrainContext, state: TrainState,
-                     batch: dict[str, Any], g_state: dict, det_state: dict, critics: dict,
-                     beta: float) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """G's gradients of L_f and of the bridge term, recomputed from saved weights."""
-    g = copy.deepcopy(ctx.models["G"])
-    g.load_state_dict(g_state)
-    ref = TrainContext(cfg=ctx.cfg, device=ctx.device,
-                       models={"G": g, "det": copy.deepcopy(ctx.models["det"]),
-                               "D_t": copy.deepcopy(ctx.models["D_t"]),
-                               "D_d": copy.deepcopy(ctx.models["D_d"])},
-                       optimizers={}, masks=ctx.masks, names=ctx.names)
-    ref.models["det"].load_state_dict(det_state)
-    for k in ("D_t", "D_d"):
-        ref.models[k].load_state_dict(critics[k])
-    ir, vis = batch["ir"], batch["vis"]
-    vis_y = rgb_to_y(vis)
-    fused = g(ir, vis_y)
-    _, l_f = mode.fusion_terms(ref, state, fused, ir, vis_y, ctx.masks(batch))
-    g_f = torch.autograd.grad(l_f, list(g.parameters()), retain_graph=True)
-    bridge = mode.bridge_loss(ref, fused, vis, batch)
-    g_b = torch.autograd.grad(bridge, list(g.parameters()))
-    return list(g_f), list(g_b)
-
-
 @pytest.mark.parametrize("warm", [True, False], ids=["bridge-warm-up", "after-warm-up"])
-def test_ct_step_bilevel(make_cfg: MakeCfg, warm: bool) -> None:
-    """One forward of G; the detector changes only in its own step; G's gradient is
-    grad L_f (+ beta * grad L_det through the frozen detector after the warm-up)."""
+def test_ct_step_one_detector_forward_serves_detector_and_bridge(make_cfg: MakeCfg,
+                                                                  warm: bool) -> None:
+    """One forward of G and one of the detector. The detector's gradient is grad L_det; G's is
+    grad L_f + beta * dL_det/du of the detector as it was before this step, with BatchNorm on
+    the batch's statistics (the detector's own training statistics), checked against a
+    reference computed on copies."""
     beta = 0.5
     cfg = make_cfg(*DET, "train.mode=ct", "train.bridge_warm=1", "train.clip_grad=0",
                    f"loss.beta={beta}")
-    mode, ctx, batch = _ct_context(cfg)
+    mode, ctx, batch = context_for(cfg)
     state = TrainState(epoch=0 if warm else 1)
     mode.start_epoch(ctx, state)
     g, det = ctx.models["G"], ctx.models["det"]
-    g_before = _snapshot(g)
-    critics = {k: _snapshot(ctx.models[k]) for k in ("D_t", "D_d")}
+    g_ref, det_ref = copy.deepcopy(g), copy.deepcopy(det)
+    crit_ref = {k: copy.deepcopy(ctx.models[k]) for k in ("D_t", "D_d")}
     calls = {"G": 0, "det": 0}
     g.register_forward_hook(lambda *a: calls.__setitem__("G", calls["G"] + 1))
     det.register_forward_hook(lambda *a: calls.__setitem__("det", calls["det"] + 1))
-    after_det_step: dict[str, dict] = {}
-    real_detector_step = mode.detector_step
-
-    def detector_step(*a: Any, **kw: Any) -> dict[str, float]:
-        logs = real_detector_step(*a, **kw)
-        after_det_step["det"] = _snapshot(det)
-        return logs
-
-    mode.detector_step = detector_step  # type: ignore[method-assign]
     det_before = _snapshot(det)
     flags = [p.requires_grad for p in det.parameters()]  # (Ultralytics' DFL conv is fixed)
-    logs = mode.train_step(ctx, state, batch)
-    assert calls["G"] == 1  # u is computed once and reused by all three steps
-    assert calls["det"] == (1 if warm else 2)  # the warm-up skips the bridge's detector forward
-    assert logs["beta"] == (0.0 if warm else beta)
+    logs = mode.step(ctx, state, batch)
+    assert calls == {"G": 1, "det": 1}
+    assert float(logs["beta"]) == (0.0 if warm else beta)
     assert ("bridge" in logs) is (not warm)
-    # the detector moved in its own step and not afterwards: params and BN statistics
-    assert not _same(det_before, after_det_step["det"])
-    assert _same(after_det_step["det"], _snapshot(det))
-    assert [p.requires_grad for p in det.parameters()] == flags  # frozen() restored them
-    assert det.training  # and the training mode
-    # G's gradient (left by its optimiser step, no clipping) is grad L_f + beta * grad L_det
-    g_f, g_b = _reference_grads(mode, ctx, state, batch, g_before, after_det_step["det"],
-                                critics, beta)
+    assert not _same(det_before, _snapshot(det))  # the detector stepped
+    assert [p.requires_grad for p in det.parameters()] == flags and det.training
+    # reference gradients on the copies (same weights, same batch, training mode)
+    ir, vis, mask = batch["ir"], batch["vis"], batch["mask"]
+    vis_y = rgb_to_y(vis)
+    ref_ctx = copy.copy(ctx)
+    ref_ctx.models = {"G": g_ref, "det": det_ref, **crit_ref}
+    fused = g_ref(ir, vis_y)
+    l_f, _ = fusion_loss(ref_ctx, fused, ir, vis_y, mask, adversarial=True)
+    l_det, _ = det_ref.loss(det_ref(detector_view(cfg, fused, vis)), batch)
+    g_params, d_params = list(g_ref.parameters()), [p for p in det_ref.parameters()
+                                                    if p.requires_grad]
+    g_f = torch.autograd.grad(l_f, g_params, retain_graph=True)
+    g_b = torch.autograd.grad(l_det, g_params, retain_graph=True)
+    g_det = torch.autograd.grad(l_det, d_params)
     assert sum(float(x.abs().sum()) for x in g_b) > 0  # the bridge reaches G's parameters
+    # (float32 sums in another order through the detector's backward: relative 1e-4 of each
+    # tensor's scale)
     for p, gf, gb in zip(g.parameters(), g_f, g_b):
         expected = gf if warm else gf + beta * gb
-        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(p.grad, expected, rtol=1e-3,
+                                   atol=1e-4 * float(expected.abs().max()))
+    for p, gd in zip([p for p in det.parameters() if p.requires_grad], g_det):
+        torch.testing.assert_close(p.grad, gd, rtol=1e-3, atol=1e-4 * float(gd.abs().max()))
+    adv = 0.1 * (float(logs["adv_t"]) + float(logs["adv_d"]))
+    content = float(logs["ssim"]) + float(logs["pixel"])
+    bridge = 0.0 if warm else beta * float(logs["bridge"])
+    assert float(logs["loss"]) == pytest.approx(content + adv + bridge, rel=1e-5)
     if not warm:
-        assert logs["loss"] == pytest.approx(
-            logs["ssim"] + logs["pixel"] + 0.1 * (logs["adv_t"] + logs["adv_d"])
-            + beta * logs["bridge"], rel=1e-5)
-    else:
-        assert logs["loss"] == pytest.approx(
-            logs["ssim"] + logs["pixel"] + 0.1 * (logs["adv_t"] + logs["adv_d"]), rel=1e-5)
-
-
-def test_bridge_loss_leaves_the_detector_alone(make_cfg: MakeCfg) -> None:
-    mode, ctx, batch = _ct_context(make_cfg(*DET, "train.mode=ct"))
-    det = ctx.models["det"]
-    det.train()
-    before = _snapshot(det)  # includes BatchNorm running statistics
-    fused = ctx.models["G"](batch["ir"], rgb_to_y(batch["vis"]))
-    loss = mode.bridge_loss(ctx, fused, batch["vis"], batch)
-    loss.backward()
-    assert all(p.grad is None for p in det.parameters())
-    assert _same(before, _snapshot(det))
-    grads = [p.grad for p in ctx.models["G"].parameters()]
-    assert all(gr is not None for gr in grads) and sum(float(gr.abs().sum()) for gr in grads) > 0
+        assert float(logs["bridge"]) == float(logs["det"])  # one forward, one value
 
 
 def test_tt_holds_g_during_the_warm_up_then_trains_it_by_detection_only(make_cfg: MakeCfg
                                                                         ) -> None:
     cfg = make_cfg(*DET, "train.mode=tt", "train.bridge_warm=1", "data.batch_size=4")
-    mode = TaskOnlyMode()
-    seed_everything(0)
-    loaders = build_loaders(cfg)
-    models = mode.build_models(cfg, loaders.names)
-    opts = mode.build_optimizers(cfg, models)
-    ctx = TrainContext(cfg=cfg, device=torch.device("cpu"), models=models, optimizers=opts,
-                       names=loaders.names)
-    mode.setup(ctx)
-    batch = next(iter(loaders.train))
+    mode, ctx, batch = context_for(cfg)
     g = ctx.models["G"]
     g_params = [p.detach().clone() for p in g.parameters()]
-    logs = mode.train_step(ctx, TrainState(epoch=0), batch)
+    logs = mode.step(ctx, TrainState(epoch=0), batch)
     assert "bridge" not in logs
     assert all(torch.equal(p, q) for p, q in zip(g.parameters(), g_params))
-    logs = mode.train_step(ctx, TrainState(epoch=1), batch)
-    assert logs["bridge"] > 0 and logs["loss"] == logs["bridge"]
+    assert all(p.grad is None for p in g.parameters())  # no graph through G in the warm-up
+    logs = mode.step(ctx, TrainState(epoch=1), batch)
+    assert float(logs["bridge"]) > 0 and float(logs["loss"]) == float(logs["bridge"])
     assert any(not torch.equal(p, q) for p, q in zip(g.parameters(), g_params))
 
 
@@ -240,7 +178,7 @@ def test_ct_resume_is_exact(make_cfg: MakeCfg) -> None:
     resumed = train(config_for_resume(part.run_dir), resume=part.run_dir, progress=False)
     assert resumed.state.step == full.state.step == 4
     a, b = load_checkpoint(full.last), load_checkpoint(resumed.last)
-    for section in ("models", "optimizers", "schedulers", "extras", "rng"):
+    for section in ("models", "optimizers", "ema", "rng"):
         _equal(a[section], b[section], section)  # bit for bit on CPU
     assert a["state"] == b["state"]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
@@ -288,10 +226,12 @@ def test_mode_errors(make_cfg: MakeCfg, tmp_path: Path) -> None:
         train(make_cfg(*DET, "train.mode=ct", f"fusion.weights={bad}"), progress=False)
 
 
-def test_detection_modes_share_one_base() -> None:
+def test_modes_declare_what_they_need() -> None:
     for name in ("ct", "tt", "ir", "vis", "frontend"):
-        assert issubclass(MODES.get(name), DetectionMode)
-    assert CooperativeMode().needs_masks() and not FrontendMode().needs_masks()
+        assert MODES.get(name).has_detector
+    assert not MODES.get("dt").has_detector
+    assert {n for n in MODES.names() if MODES.get(n).uses_masks} == {"ct", "dt"}
+    assert "bridge" in MODES.get("ct").logs and "bridge" in MODES.get("tt").logs
 
 
 def test_non_finite_detector_loss_stops_the_run(make_cfg: MakeCfg,
@@ -306,5 +246,8 @@ def test_non_finite_detector_loss_stops_the_run(make_cfg: MakeCfg,
         return total * float("nan"), terms
 
     monkeypatch.setattr(Detector, "loss", nan_loss)
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1: detector loss L_det is not"):
-        train(make_cfg(*DET, "train.mode=ir"), progress=False)
+    cfg = make_cfg(*DET, "train.mode=ir", "name=nan")
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1: loss term\(s\) det not finite"
+                       r" .* on the batch of images \w+"):
+        train(cfg, progress=False)
+    assert not (Path(cfg.project) / "nan" / "weights").exists()  # no checkpoint of a NaN epoch

@@ -14,15 +14,16 @@ from tardal.config import Config, DataConfig, dump_config, load_config
 from tardal.data.dataset import PairedDataset, collate_pairs
 from tardal.engine import config_for_resume, train
 from tardal.engine.data import build_loaders, ensure_dataset
-from tardal.engine.modes import FusionOnlyMode, TrainContext, optimizer_step
-from tardal.engine.optim import WarmupSchedule
+from tardal.engine.modes import FusionOnlyMode
+from tardal.engine.optim import lr_factor
+from tardal.engine.steps import backward_and_step, critic_steps, fusion_loss
 from tardal.engine.run import increment_dir
 from tardal.engine.state import TrainState, seed_everything
 from tardal.errors import ConfigError, DataError
 from tardal.fusion import load_fusion
 from tardal.losses.criterion import FusionCriterion, NonFiniteLossError
-from tardal.masks import build_mask_provider
 from tardal.ops.color import rgb_to_y
+from tests.engine.conftest import context_for
 
 MakeCfg = Callable[..., Config]
 
@@ -45,7 +46,7 @@ def test_three_step_run_lowers_the_content_loss(make_cfg: MakeCfg, synth64: Path
     # content loss of the trained G vs the same G at initialisation, on the training batch
     batch = collate_pairs([PairedDataset(synth64, "train", img_size=64)[i] for i in range(8)])
     seed_everything(cfg.train.seed)
-    g0 = FusionOnlyMode().build_models(cfg)["G"]
+    g0 = FusionOnlyMode().build_models(cfg, [])["G"]
     g3, saved_cfg = load_fusion(result.last)
     before, after = _content(g0, batch), _content(g3, batch)
     print(f"content loss before {before:.4f} after 3 steps {after:.4f}")
@@ -64,7 +65,7 @@ def test_three_step_run_lowers_the_content_loss(make_cfg: MakeCfg, synth64: Path
     assert best["state"]["best_epoch"] == result.state.best_epoch
     assert best["metrics"]["fitness"] == pytest.approx(result.state.best_fitness)
     assert set(best["models"]) == {"G", "D_t", "D_d"}
-    assert set(best["optimizers"]) == set(best["schedulers"]) == {"G", "D_t", "D_d"}
+    assert set(best["optimizers"]) == {"G", "D_t", "D_d"} and "schedulers" not in best
     assert {"python", "numpy", "torch"} <= set(best["rng"]) and best["version"]
 
 
@@ -91,7 +92,7 @@ def test_resume_continues_exactly(make_cfg: MakeCfg) -> None:
     resumed = train(config_for_resume(part.run_dir), resume=part.run_dir, progress=False)
     assert resumed.run_dir == part.run_dir and resumed.state.step == full.state.step == 6
     a, b = load_checkpoint(full.last), load_checkpoint(resumed.last)
-    for key in ("models", "optimizers", "schedulers", "rng"):
+    for key in ("models", "optimizers", "rng"):
         _same_state(a[key], b[key], key)  # bit for bit
     assert a["state"] == b["state"]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
@@ -115,35 +116,24 @@ def test_warm_up_keeps_the_adversarial_term_out(make_cfg: MakeCfg) -> None:
     assert abs(adv["train/adv_t"] + adv["train/adv_d"]) > 1e-6
 
 
-def _context(cfg: Config) -> tuple[FusionOnlyMode, TrainContext, dict[str, Any]]:
-    mode = FusionOnlyMode()
-    seed_everything(0)
-    loaders = build_loaders(cfg)
-    models = mode.build_models(cfg)
-    ctx = TrainContext(cfg=cfg, device=torch.device("cpu"), models=models,
-                       optimizers=mode.build_optimizers(cfg, models),
-                       masks=build_mask_provider(cfg.mask, loaders.has_labels))
-    return mode, ctx, next(iter(loaders.train))
-
-
 def test_critics_frozen_in_the_generator_step_and_gradients_reach_everything(
         make_cfg: MakeCfg) -> None:
-    mode, ctx, batch = _context(make_cfg("train.d_warm=0"))
+    mode, ctx, batch = context_for(make_cfg("train.d_warm=0"))
     ir, vis_y = batch["ir"], rgb_to_y(batch["vis"])
-    mask = ctx.masks(batch)
-    assert 0 < float(mask.mean()) < 1
-    state = TrainState()
-    fused, terms, total = mode.generator_step(ctx, state, ir, vis_y, mask)
+    mask = batch["mask"]  # made by the data pipeline
+    assert mask.shape == ir.shape and 0 < float(mask.mean()) < 1
+    fused = ctx.models["G"](ir, vis_y)
+    total, terms = fusion_loss(ctx, fused, ir, vis_y, mask, adversarial=True)
     assert set(terms) == {"ssim", "pixel", "adv_t", "adv_d"}
     d_before = {k: [p.detach().clone() for p in ctx.models[k].parameters()] for k in ("D_t", "D_d")}
-    optimizer_step(ctx, "G", total)
+    backward_and_step(ctx, total, ("G",))
     for name, p in ctx.models["G"].named_parameters():
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, f"G.{name}"
     for key in ("D_t", "D_d"):
         for p, old in zip(ctx.models[key].parameters(), d_before[key]):
             assert p.grad is None and torch.equal(p, old) and p.requires_grad
     g_before = [p.detach().clone() for p in ctx.models["G"].parameters()]
-    logs = mode.critic_steps(ctx, fused, ir, vis_y, mask)
+    logs = critic_steps(ctx, fused, ir, vis_y, mask)
     assert set(logs) == {"dt_w", "dt_pen", "dd_w", "dd_pen"}
     for key in ("D_t", "D_d"):
         for name, p in ctx.models[key].named_parameters():
@@ -159,7 +149,8 @@ def test_non_finite_loss_stops_with_the_step(make_cfg: MakeCfg, monkeypatch: pyt
                 "adv_t": fused.mean(), "adv_d": fused.mean()}
 
     monkeypatch.setattr(FusionCriterion, "forward", nan_terms)
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1: fusion loss L_f is not finite"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1: loss term\(s\) .*ssim.* not "
+                       r"finite .* on the batch of images \w+"):
         train(make_cfg(), progress=False)
 
 
@@ -184,13 +175,16 @@ def test_run_folders_increment(tmp_path: Path) -> None:
 
 
 def test_schedule_shapes() -> None:
-    cos = WarmupSchedule("cosine", total=11, warmup=2, final=0.1)
-    assert [cos(0), cos(1)] == [0.5, 1.0]
-    assert cos(2) == pytest.approx(1.0) and cos(10) == pytest.approx(0.1)
-    assert cos(6) == pytest.approx(0.55)  # half way: (1 + 0.1) / 2
-    lin = WarmupSchedule("linear", total=5, warmup=0, final=0.0)
-    assert [lin(i) for i in range(5)] == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
-    assert WarmupSchedule("constant", 5, 1, 0.0)(4) == 1.0
+    cos = [lr_factor(s, total=11, warmup=2, kind="cosine", final=0.1) for s in range(12)]
+    assert cos[:2] == [0.5, 1.0]
+    assert cos[2] == pytest.approx(1.0) and cos[10] == pytest.approx(0.1)
+    assert cos[6] == pytest.approx(0.55)  # half way: (1 + 0.1) / 2
+    assert cos[11] == pytest.approx(0.1)  # past the end: the final factor
+    lin = [lr_factor(s, total=5, warmup=0, kind="linear", final=0.0) for s in range(5)]
+    assert lin == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
+    assert lr_factor(4, 5, 1, "constant", 0.0) == 1.0
+    with pytest.raises(ConfigError, match="train.schedule"):
+        lr_factor(0, 5, 0, "step")
 
 
 def test_unlabelled_pairs_use_lc_masks(shared_data: Path, tmp_path: Path) -> None:

@@ -19,7 +19,11 @@ def test_layout_follows_the_spec() -> None:
         (2, 8), (8, 8), (16, 8), (24, 8), (32, 32), (32, 16), (16, 8), (8, 1)]
     assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in g.modules()) == 6
-    assert all(c.padding_mode == "reflect" for c in convs)
+    # default: the input is padded once, every convolution is valid
+    assert g.padding == "input" and all(c.padding == (0, 0) for c in convs)
+    per_layer = TarDALGenerator(dim=8, depth=3, padding="reflect")
+    convs = [m for m in per_layer.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.padding_mode == "reflect" and c.padding == (1, 1) for c in convs)
 
 
 def test_from_config() -> None:
@@ -43,8 +47,8 @@ def test_output_map_stays_in_unit_range_for_extreme_logits(output: str) -> None:
 
 def test_output_maps_agree_with_their_formulas() -> None:
     torch.manual_seed(0)
-    a = TarDALGenerator(dim=4, depth=1, output="sigmoid").eval()
-    b = TarDALGenerator(dim=4, depth=1, output="tanh").eval()
+    a = TarDALGenerator(dim=4, depth=1, output="sigmoid", padding="reflect").eval()
+    b = TarDALGenerator(dim=4, depth=1, output="tanh", padding="reflect").eval()
     b.load_state_dict(a.state_dict())
     x, y = torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12)
     feats = a.encoder(torch.cat((x, y), 1))
@@ -65,6 +69,48 @@ def test_reflect_padding_keeps_a_constant_image_constant() -> None:
         out_r, out_z = reflect(c, c), zeros(c, c)
     assert float(out_r.max() - out_r.min()) < 1e-6  # no border artefact
     assert float(out_z.max() - out_z.min()) > 1e-4  # zero padding marks the frame
+
+
+@pytest.mark.parametrize("size", [(20, 24), (6, 7)])
+def test_input_padding_keeps_a_constant_image_constant(size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=2).eval()  # padding "input" (7x6: replicate, too small)
+    c = torch.full((1, 1, *size), 0.6)
+    with torch.no_grad():
+        out = g(c, c)
+    assert out.shape == c.shape
+    assert float(out.max() - out.min()) < 1e-6
+
+
+def test_input_padding_output_depends_only_on_the_receptive_radius() -> None:
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=3).eval()
+    r = g.receptive_radius
+    assert r == 8
+    ir, vis = torch.rand(1, 1, 48, 48), torch.rand(1, 1, 48, 48)
+    moved = ir.clone()
+    moved[..., 24, 24] += 0.5
+    with torch.no_grad():
+        diff = (g(moved, vis) - g(ir, vis)).abs()[0, 0]
+    ys, xs = torch.nonzero(diff > 0, as_tuple=True)
+    assert len(ys) > 0
+    assert int((ys - 24).abs().max()) <= r and int((xs - 24).abs().max()) <= r
+    assert float(diff[24 - r - 1, 24]) == 0.0
+
+
+def test_input_padding_matches_per_layer_reflect_inside() -> None:
+    """Away from the border (more than r pixels) both layouts compute the same function."""
+    torch.manual_seed(0)
+    a = TarDALGenerator(dim=4, depth=2).eval()
+    b = TarDALGenerator(dim=4, depth=2, padding="reflect").eval()
+    b.load_state_dict(a.state_dict())
+    ir, vis = torch.rand(1, 1, 40, 36), torch.rand(1, 1, 40, 36)
+    r = a.receptive_radius
+    with torch.no_grad():
+        ya, yb = a(ir, vis), b(ir, vis)
+    inner = (..., slice(r, -r), slice(r, -r))
+    assert torch.allclose(ya[inner], yb[inner], atol=1e-6)
+    assert not torch.allclose(ya, yb, atol=1e-6)  # the borders differ (mirror of input vs maps)
 
 
 def test_gradients_reach_every_parameter() -> None:

@@ -93,3 +93,13 @@ def test_sobel_magnitude_values() -> None:
     assert torch.allclose(g[0, 0, 2:6, 4], torch.full((4,), 4.0))
     assert val(g[0, 0, :, 0].abs().max()) == 0.0
     assert val(sobel_magnitude(torch.zeros(1, 1, 4, 4)).min()) == pytest.approx(1e-3)
+
+
+def test_sobel_slices_equal_the_convolution_form() -> None:
+    from tardal.losses.gradient import sobel_xy, sobel_xy_conv
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 13, 17, dtype=torch.float64)
+    for a, b in zip(sobel_xy(x), sobel_xy_conv(x)):
+        assert a.shape == x.shape
+        assert torch.allclose(a, b, atol=1e-12)

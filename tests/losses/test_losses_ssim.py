@@ -55,3 +55,24 @@ def test_term_is_zero_when_fused_equals_both_and_module_agrees() -> None:
 def test_images_smaller_than_the_window() -> None:
     x = torch.rand(1, 1, 6, 9)
     assert val(ssim(x, x)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_cpu_filter_equals_the_depthwise_convolution_and_its_gradient() -> None:
+    """The shifted-slice Gaussian filter (CPU path) against the two 1-D convolutions."""
+    import torch.nn.functional as F
+
+    from tardal.losses.ssim import _filter, gaussian_window
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 30, 27, dtype=torch.float64, requires_grad=True)
+    win = gaussian_window(11, 1.5, dtype=torch.float64)
+    c, n = 3, 11
+    ref = F.conv2d(F.conv2d(x, win.view(1, 1, 1, n).expand(c, 1, 1, n), groups=c),
+                   win.view(1, 1, n, 1).expand(c, 1, n, 1), groups=c)
+    out = _filter(x, win)
+    assert out.shape == ref.shape == (2, 3, 20, 17)
+    assert torch.allclose(out, ref, atol=1e-12)
+    g = torch.rand_like(out)
+    (ga,) = torch.autograd.grad((out * g).sum(), x)
+    (gb,) = torch.autograd.grad((ref * g).sum(), x)
+    assert torch.allclose(ga, gb, atol=1e-12)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tardal.engine.plots import PALETTE, _panels, draw_detections, hstack, plot_results, titled
+from tardal.evaluation.plots import PALETTE, _panels, draw_detections, hstack, plot_results, titled
 
 
 def test_results_plot_groups_per_class_columns(tmp_path: Path) -> None:

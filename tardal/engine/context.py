@@ -1,0 +1,126 @@
+"""The training context: everything a run builds once and every step receives.
+
+    ctx = build_context(cfg, names)            # models on their device, optimisers, EMA, ...
+    logs = mode.step(ctx, state, batch)        # see tardal.engine.modes
+
+:func:`build_context` is what :func:`tardal.engine.loop.train`, ``tardal eval`` and the
+benchmark tools use, so a benchmark times exactly the set-up a run trains with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from tardal.config import Config
+from tardal.detect.ema import ModelEMA
+from tardal.engine.device import resolve_device
+from tardal.engine.optim import build_optimizer
+from tardal.losses.criterion import FusionCriterion
+
+log = logging.getLogger(__name__)
+
+from tardal.checkpoint import GENERATOR  # noqa: E402  (keys shared with the checkpoints)
+
+#: Keys of the other networks in ``Context.models`` (and in checkpoints).
+DETECTOR, TARGET_CRITIC, DETAIL_CRITIC = "det", "D_t", "D_d"
+
+
+@dataclass
+class Context:
+    """What a run builds once (see the module doc); passed explicitly to every step.
+
+    Attributes:
+        cfg: the resolved config.
+        device: where every model and batch lives.
+        names: class names of the data set (empty for unlabelled sets).
+        models: the networks by key (:data:`GENERATOR`, :data:`DETECTOR`, critics).
+        optimizers: one per trained network, same keys.
+        base_lr: each optimiser's learning rate before the schedule factor.
+        criterion: the fusion criterion of modes that train G on L_f, else None.
+        ema: the detector's moving average, when the mode has a detector and ``train.ema``.
+        amp_dtype: the autocast dtype (bf16 on CUDA with ``train.amp``), None for fp32.
+    """
+
+    cfg: Config
+    device: torch.device
+    names: list[str]
+    models: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer] = field(default_factory=dict)
+    base_lr: dict[str, float] = field(default_factory=dict)
+    criterion: FusionCriterion | None = None
+    ema: ModelEMA | None = None
+    amp_dtype: torch.dtype | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision for a forward pass (a no-op in fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    @property
+    def eval_detector(self) -> nn.Module:
+        """The detector used for validation and evaluation: the EMA copy, or the detector."""
+        return self.ema.ema if self.ema is not None else self.models[DETECTOR]
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Every model in eval mode for the block; training flags restored afterwards."""
+        flags = {k: m.training for k, m in self.models.items()}
+        for m in self.models.values():
+            m.eval()
+        try:
+            yield
+        finally:
+            for k, m in self.models.items():
+                m.train(flags[k])
+
+
+def learning_rates(cfg: Config) -> dict[str, float]:
+    """The base learning rate of each network key."""
+    t = cfg.train
+    return {GENERATOR: t.lr_g, TARGET_CRITIC: t.lr_d, DETAIL_CRITIC: t.lr_d, DETECTOR: t.lr_det}
+
+
+def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
+                  device: str | torch.device | None = None) -> Context:
+    """Build the mode's networks on the device, their optimisers, the criterion and the EMA.
+
+    Args:
+        cfg: the resolved config; ``cfg.train.mode`` picks the mode.
+        names: the data set's class names.
+        restore: the weights come from a checkpoint right after (initial-weight files named in
+            the config are not read, and no optimiser is built).
+        device: overrides ``cfg.train.device``.
+    """
+    from tardal.engine.modes import get_mode
+
+    mode = get_mode(cfg)
+    dev = resolve_device(cfg.train.device) if device is None else torch.device(device)
+    models = {k: m.to(dev) for k, m in mode.build_models(cfg, list(names), restore=restore).items()}
+    if cfg.train.channels_last:
+        models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
+    base = learning_rates(cfg)
+    optimizers: dict[str, torch.optim.Optimizer] = {}
+    if not restore:
+        for key, model in models.items():
+            if any(p.requires_grad for p in model.parameters()):
+                optimizers[key] = build_optimizer(model.parameters(), cfg.train,
+                                                  base.get(key, cfg.train.lr_g))
+    ema = None
+    if DETECTOR in models and cfg.train.ema:
+        ema = ModelEMA(models[DETECTOR], decay=cfg.train.ema_decay, tau=cfg.train.ema_tau)
+    criterion = FusionCriterion.from_config(cfg.loss) if mode.trains_fusion_loss else None
+    amp = torch.bfloat16 if cfg.train.amp and dev.type == "cuda" else None
+    if cfg.train.compile:
+        for key in (GENERATOR, DETECTOR):
+            if key in models and not restore:
+                models[key].compile()
+    return Context(cfg=cfg, device=dev, names=list(names), models=models, optimizers=optimizers,
+                   base_lr={k: base.get(k, cfg.train.lr_g) for k in optimizers},
+                   criterion=criterion, ema=ema, amp_dtype=amp)
