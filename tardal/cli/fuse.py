@@ -133,17 +133,11 @@ def build_network(weights: str | None, method: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
-
-    from tardal.engine.device import resolve_device
-    from tardal.fusion import FUSION
-    from tardal.fusion.inference import fuse_image
-    from tardal.fusion.optimize import count_batchnorm, optimize_for_inference
     from tardal.io import IMAGE_SUFFIXES, read_ir, read_rgb, safe_output_path, write_image
-    from tardal.ops.color import recolor, rgb_to_y
 
     if args.list:
+        from tardal.fusion import FUSION
+
         print("\n".join(FUSION.names()))
         return 0
     missing = [f for f in ("ir", "vi", "out") if not getattr(args, f)]
@@ -168,6 +162,15 @@ def run(args: argparse.Namespace) -> int:
     targets = [safe_output_path(out_dir, Path(name).stem + "." + ext if ext else name)
                for name, _, _ in pairs]
     check_pairs(pairs)
+
+    import torch  # after the checks above: bad input is reported without the wait
+    from tqdm import tqdm
+
+    from tardal.engine.device import resolve_device
+    from tardal.fusion.inference import fuse_image
+    from tardal.fusion.optimize import count_batchnorm, optimize_for_inference
+    from tardal.ops.color import recolor, rgb_to_y
+
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
     net = net.to(device)
