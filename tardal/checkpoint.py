@@ -52,7 +52,8 @@ def refusal_message(path: str | Path, exc: BaseException) -> str | None:
     ``weights_only`` off, i.e. running whatever code the file holds) is not repeated."""
     text = str(exc)
     lowered = text.lower()
-    if not isinstance(exc, pickle.UnpicklingError) or not any(m in lowered for m in _REFUSAL_MARKERS):
+    refused = any(marker in lowered for marker in _REFUSAL_MARKERS)
+    if not isinstance(exc, pickle.UnpicklingError) or not refused:
         return None
     match = _REFUSED_GLOBAL.search(text)
     what = f" (the first is {match.group(1)})" if match else ""

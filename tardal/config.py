@@ -329,7 +329,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ConfigError(
+                f"config file {path} is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     try:
@@ -525,3 +526,17 @@ def check_values(cfg: Any, prefix: str = "") -> None:
             check_values(value, key + ".")
         else:
             check_value(key, value)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error in one line: where (line, column; 1-based), what, and the context."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        text += f" ({context} started at line {context_mark.line + 1}, column " \
+                f"{context_mark.column + 1})"
+    return text

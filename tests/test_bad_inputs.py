@@ -193,9 +193,11 @@ CASES = {
         "config key 'train.epochs': expected an integer, found 'three'"), no_run),
     "override-without-value": Case(train("train.epochs"), fixed(
         "override 'train.epochs': expected key=value"), no_run),
-    "bad-yaml": Case(lambda w, out: ["train", str(w / "bad.yaml"), f"project={out / 'runs'}"],
-                     lambda w, out: [f"config file {w / 'bad.yaml'} is not valid YAML", "line 2"],
-                     no_run),
+    "bad-yaml": Case(
+        lambda w, out: ["train", str(w / "bad.yaml"), f"project={out / 'runs'}"],
+        lambda w, out: [f"config file {w / 'bad.yaml'} is not valid YAML: line 3, column 1: "
+                        "expected ',' or ']'", "started at line 2, column 11"],
+        no_run),
     "bad-value-in-file": Case(
         lambda w, out: ["train", str(w / "zero-batch.yaml"), f"project={out / 'runs'}"],
         lambda w, out: [f"{w / 'zero-batch.yaml'}: config key 'data.batch_size': expected an "
@@ -299,7 +301,8 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Complete
     environ = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(cwd / ".yolo"), **env}
     environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    environ.pop("TARDAL_MAX_PIXELS", None) if "TARDAL_MAX_PIXELS" not in env else None
+    if "TARDAL_MAX_PIXELS" not in env:
+        environ.pop("TARDAL_MAX_PIXELS", None)
     return subprocess.run([sys.executable, "-m", "tardal", *argv], cwd=cwd, env=environ,
                           capture_output=True, text=True, timeout=120)
 

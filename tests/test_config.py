@@ -185,3 +185,14 @@ def test_config_from_dict_checks_values():
 def test_skip_bad_key():
     assert Config().data.skip_bad is False
     assert load_config(None, ["data.skip_bad=true"]).data.skip_bad is True
+
+
+def test_yaml_syntax_error_is_one_line_with_line_and_column(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("train:\n  epochs: 3\n  mode: [dt\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"config file {path} is not valid YAML: line 4, column 1: expected ','")
+    assert "(while parsing a flow sequence started at line 3, column 9)" in msg
