@@ -259,6 +259,11 @@ CASES = {
         f"image folder {w / 'fused' / 'nowhere'} does not exist"]),
     "metrics-workers=0": Case(metrics("good", extra=("--workers", "0")), fixed(
         "--workers must be at least 1, found 0")),
+    # ---- tardal demo ---------------------------------------------------------------------
+    "demo-epochs=0": Case(lambda w, out: ["demo", "--out", str(out / "out"), "--epochs", "0"],
+                          fixed("--epochs must be at least 1, found 0")),
+    "demo-panels=-1": Case(lambda w, out: ["demo", "--out", str(out / "out"), "--panels", "-1"],
+                           fixed("--panels must be at least 0, found -1")),
     # ---- data ----------------------------------------------------------------------------
     "import-missing-partner": Case(
         lambda w, out: ["data", "import", "pairs", str(w / "lonely"), "--out", str(out / "out")],
