@@ -13,6 +13,8 @@ against the field's annotation (``int`` accepts ``3``, ``float`` accepts ``3`` a
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -61,6 +63,7 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     batch_size: int = 8  # global batch (split over the processes of a torchrun run)
     workers: int = 0  # DataLoader worker processes (persistent across epochs)
+    skip_bad: bool = False  # leave out (and list) unusable pairs instead of stopping; --skip-bad
 
 
 @dataclass
@@ -287,7 +290,10 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def apply_override(cfg: Any, override: str) -> None:
-    """Apply one ``key.sub=value`` string to ``cfg`` in place (the value is parsed as YAML)."""
+    """Apply one ``key.sub=value`` string to ``cfg`` in place (the value is parsed as YAML).
+
+    The value is type- and range-checked (:data:`VALUE_RULES`) before ``cfg`` changes.
+    """
     if "=" not in override:
         raise ConfigError(f"override {override!r}: expected key=value, e.g. train.epochs=3")
     dotted, raw = override.split("=", 1)
@@ -307,7 +313,9 @@ def apply_override(cfg: Any, override: str) -> None:
                 value = raw
             if hints[part] is str and not isinstance(value, str):
                 value = raw  # keep strings such as "007" or "1e3" verbatim
-            setattr(node, part, _coerce(value, hints[part], prefix + part))
+            value = _coerce(value, hints[part], prefix + part)
+            check_value(prefix + part, value)
+            setattr(node, part, value)
         else:
             node = getattr(node, part)
             prefix += part + "."
@@ -324,7 +332,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ConfigError(
+                f"config file {path} is not valid YAML: {yaml_problem(exc)}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path}: expected a mapping at the top level")
     try:
@@ -333,14 +342,205 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
     for ov in overrides:
         apply_override(cfg, ov)
+    try:
+        check_values(cfg)  # overrides were checked as they were applied: this finds the file's
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
     return cfg
 
 
 def config_from_dict(data: dict[str, Any], cls: type = Config) -> Any:
-    """Rebuild a config saved with :func:`to_dict` (e.g. from a checkpoint)."""
-    return from_dict(cls, data)
+    """Rebuild a config saved with :func:`to_dict` (e.g. from a checkpoint); values checked."""
+    cfg = from_dict(cls, data)
+    check_values(cfg)
+    return cfg
 
 
 def dump_config(cfg: Any) -> str:
     """The resolved config as YAML text."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+# ----------------------------------------------------------------------------------------
+# Value ranges: one table, checked once when a config is loaded, rebuilt or overridden
+# ----------------------------------------------------------------------------------------
+#
+# Types are checked by ``_coerce`` above; this table adds what a type cannot say (a batch size
+# of at least one, a probability in [0, 1], ...). Every int and float field of the schema needs
+# an entry (tests/test_config.py walks the schema to make sure); a new field gets one line in
+# VALUE_RULES. Rules see the coerced value; numbers must also be finite.
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One value check: ``ok(value)`` says whether the value is allowed; ``expected`` says what
+    is allowed, in words that complete "expected ..." (e.g. ``"an integer >= 1"``)."""
+
+    expected: str
+    ok: typing.Callable[[Any], bool]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _kind(integer: bool) -> str:
+    return "an integer" if integer else "a number"
+
+
+def at_least(lo: float, integer: bool = False) -> Rule:
+    """``value >= lo``."""
+    return Rule(f"{_kind(integer)} >= {lo:g}", lambda x: _finite(x) and x >= lo)
+
+
+def above(lo: float, integer: bool = False) -> Rule:
+    """``value > lo``."""
+    return Rule(f"{_kind(integer)} > {lo:g}", lambda x: _finite(x) and x > lo)
+
+
+def between(lo: float, hi: float, *, hi_open: bool = False, integer: bool = False) -> Rule:
+    """``lo <= value <= hi`` (``< hi`` with ``hi_open``)."""
+    close = ")" if hi_open else "]"
+
+    def ok(x: Any) -> bool:
+        return _finite(x) and lo <= x and (x < hi if hi_open else x <= hi)
+
+    return Rule(f"{_kind(integer)} in [{lo:g}, {hi:g}{close}", ok)
+
+
+def one_of(*values: Any) -> Rule:
+    return Rule("one of " + ", ".join(map(repr, values)), lambda x: x in values)
+
+
+def positive_range() -> Rule:
+    """A pair ``(lo, hi)`` with ``0 < lo <= hi``."""
+    return Rule("two numbers lo, hi with 0 < lo <= hi",
+                lambda x: len(x) == 2 and all(_finite(v) and v > 0 for v in x) and x[0] <= x[1])
+
+
+def matches(pattern: str, expected: str) -> Rule:
+    """A string matching the regular expression ``pattern`` in full."""
+    compiled = re.compile(pattern)
+    return Rule(expected, lambda x: isinstance(x, str) and compiled.fullmatch(x) is not None)
+
+
+NONEMPTY = matches(r"(?s).*\S.*", "a non-empty string")
+# A single folder or file name: no separators, not "." or "..".
+PLAIN_NAME = matches(r"(?!\.\.?$)[^/\\\x00]*", "a plain name without '/', '\\' or '..'")
+DEVICE = matches(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps")
+UNIT = between(0.0, 1.0)
+WEIGHT = at_least(0.0)
+SIZE = at_least(16, integer=True)
+COUNT = at_least(0, integer=True)
+SEED = at_least(0, integer=True)
+
+#: dotted key -> rule. Keys not listed are checked for type only (strings with free content,
+#: booleans, Literal choices).
+VALUE_RULES: dict[str, Rule] = {
+    # data
+    "data.root": NONEMPTY,
+    "data.synth.num": at_least(1, integer=True),
+    "data.synth.width": SIZE,
+    "data.synth.height": SIZE,
+    "data.synth.seed": SEED,
+    "data.train_split": PLAIN_NAME,
+    "data.val_split": PLAIN_NAME,
+    "data.test_split": PLAIN_NAME,
+    "data.img_size": at_least(32, integer=True),  # rounded to the detector stride by the engine
+    "data.augment.hflip": UNIT,
+    "data.augment.scale": positive_range(),
+    "data.augment.crop": UNIT,
+    "data.batch_size": at_least(1, integer=True),
+    "data.workers": COUNT,
+    # fusion network
+    "fusion.name": NONEMPTY,
+    "fusion.dim": at_least(1, integer=True),
+    "fusion.depth": at_least(1, integer=True),
+    "fusion.levels": at_least(1, integer=True),
+    # discriminators
+    "disc.dim": at_least(1, integer=True),
+    "disc.layers": one_of(3, 4),
+    "disc.div_k": above(0.0),
+    "disc.div_p": above(0.0),
+    "disc.gp_lambda": WEIGHT,
+    "disc.pool": at_least(1, integer=True),
+    # loss weights
+    "loss.ssim": WEIGHT,
+    "loss.pixel": WEIGHT,
+    "loss.adv": WEIGHT,
+    "loss.t_adv": WEIGHT,
+    "loss.d_adv": WEIGHT,
+    "loss.beta": WEIGHT,
+    # masks
+    "mask.u2net_size": SIZE,
+    "mask.k": WEIGHT,
+    "mask.sigma": WEIGHT,
+    "mask.morph": COUNT,
+    "mask.cache": COUNT,
+    # detector
+    "detector.model": NONEMPTY,
+    "detector.conf": UNIT,
+    "detector.iou": UNIT,
+    "detector.max_det": at_least(1, integer=True),
+    "detector.box": WEIGHT,
+    "detector.cls": WEIGHT,
+    "detector.dfl": WEIGHT,
+    "detector.plot_conf": UNIT,
+    # training
+    "train.epochs": at_least(1, integer=True),
+    "train.lr_g": above(0.0),
+    "train.lr_d": above(0.0),
+    "train.lr_det": above(0.0),
+    "train.weight_decay": WEIGHT,
+    "train.momentum": between(0.0, 1.0, hi_open=True),
+    "train.warmup_epochs": at_least(0.0),
+    "train.lr_final": UNIT,
+    "train.d_warm": COUNT,
+    "train.bridge_warm": COUNT,
+    "train.ema_decay": between(0.0, 1.0, hi_open=True),
+    "train.ema_tau": above(0.0),
+    "train.clip_grad": WEIGHT,  # 0 disables
+    "train.seed": SEED,
+    "train.device": DEVICE,
+    "train.preview": COUNT,
+    "train.log_interval": at_least(1, integer=True),
+    # run folder
+    "project": NONEMPTY,
+    "name": PLAIN_NAME,  # a folder under ``project``
+}
+
+
+def check_value(key: str, value: Any) -> None:
+    """Raise ConfigError when ``value`` breaks the rule of dotted ``key`` (no rule: no check)."""
+    rule = VALUE_RULES.get(key)
+    if rule is not None and not rule.ok(value):
+        shown = list(value) if isinstance(value, tuple) else value
+        raise ConfigError(f"config key {key!r}: expected {rule.expected}, found {shown!r}")
+
+
+def check_values(cfg: Any, prefix: str = "") -> None:
+    """Check every field of the config dataclass ``cfg`` against :data:`VALUE_RULES`.
+
+    Raises ConfigError naming the first offending dotted key, the allowed range and the value.
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            check_values(value, key + ".")
+        else:
+            check_value(key, value)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error in one line: where (line, column; 1-based), what, and the context."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        text += f" ({context} started at line {context_mark.line + 1}, column " \
+                f"{context_mark.column + 1})"
+    return text

@@ -1,6 +1,15 @@
-"""Exceptions raised on bad user input.
+"""Exceptions raised on bad user input: the one error policy of the package.
 
-Every message names the file, line or key at fault, what was expected and what was found.
+* :class:`ConfigError`: a config file, a ``key=value`` override, a command-line flag or an
+  environment variable (names the key or flag, the allowed range or choices, the value found);
+* :class:`DataError`: images, labels, data sets, result folders, and files that cannot be
+  written (names the file, and the line for text files);
+* :class:`CheckpointError`: checkpoints and weight files (names the file);
+* :class:`UnknownNameError`: a registry lookup (lists close matches and every valid name).
+
+Every message is one line and says what was expected and what was found. The command line
+prints it as ``tardal <command>: error: <message>`` and exits with status 2. Anything else that
+escapes is a bug (traceback, status 1); ``assert`` guards internal invariants only.
 """
 
 from __future__ import annotations

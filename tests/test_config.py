@@ -59,3 +59,140 @@ def test_string_override_keeps_text_verbatim():
     cfg = Config()
     apply_override(cfg, "name=007")
     assert cfg.name == "007"
+
+
+# ----------------------------------------------------------------------------------------
+# Value ranges
+# ----------------------------------------------------------------------------------------
+
+
+def _leaf_fields(cls: type, prefix: str = "") -> dict[str, object]:
+    """dotted key -> annotation of every non-dataclass field of the schema."""
+    import dataclasses
+    import typing
+
+    out: dict[str, object] = {}
+    for name, tp in typing.get_type_hints(cls).items():
+        if dataclasses.is_dataclass(tp):
+            out.update(_leaf_fields(tp, f"{prefix}{name}."))
+        else:
+            out[prefix + name] = tp
+    return out
+
+
+def test_every_numeric_field_has_a_range_rule():
+    from tardal.config import VALUE_RULES
+
+    fields = _leaf_fields(Config)
+    numeric = [k for k, tp in fields.items()
+               if tp in (int, float) or str(tp).startswith(("tuple[float", "tuple[int"))]
+    missing = [k for k in numeric if k not in VALUE_RULES]
+    assert not missing, f"add a rule for each of {missing} to VALUE_RULES in tardal/config.py"
+    assert sorted(set(VALUE_RULES) - set(fields)) == []  # no rule for a key that does not exist
+    assert len(numeric) > 50
+
+
+def test_defaults_and_shipped_configs_pass_the_range_checks():
+    from pathlib import Path
+
+    from tardal.config import check_values
+
+    check_values(Config())
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("data.batch_size=0", "'data.batch_size': expected an integer >= 1, found 0"),
+        ("data.workers=-1", "'data.workers': expected an integer >= 0, found -1"),
+        ("train.lr_g=-1", "'train.lr_g': expected a number > 0, found -1.0"),
+        ("train.lr_d=0", "'train.lr_d': expected a number > 0, found 0.0"),
+        ("train.lr_det=.nan", "'train.lr_det': expected a number > 0, found nan"),
+        ("train.lr_g=.inf", "'train.lr_g': expected a number > 0, found inf"),
+        ("train.weight_decay=-0.1", "'train.weight_decay': expected a number >= 0, found -0.1"),
+        ("train.epochs=0", "'train.epochs': expected an integer >= 1, found 0"),
+        ("train.warmup_epochs=-1", "'train.warmup_epochs': expected a number >= 0"),
+        ("data.img_size=16", "'data.img_size': expected an integer >= 32, found 16"),
+        ("data.augment.hflip=1.5", "'data.augment.hflip': expected a number in [0, 1], found 1.5"),
+        ("data.augment.crop=-0.1", "'data.augment.crop': expected a number in [0, 1]"),
+        ("data.augment.scale=[1.5,0.5]", "'data.augment.scale': expected two numbers lo, hi with "
+                                         "0 < lo <= hi, found [1.5, 0.5]"),
+        ("data.augment.scale=[0,1]", "0 < lo <= hi, found [0.0, 1.0]"),
+        ("train.lr_final=1.5", "'train.lr_final': expected a number in [0, 1]"),
+        ("train.ema_decay=1", "'train.ema_decay': expected a number in [0, 1), found 1.0"),
+        ("train.ema_tau=0", "'train.ema_tau': expected a number > 0"),
+        ("train.clip_grad=-1", "'train.clip_grad': expected a number >= 0"),
+        ("train.momentum=1", "'train.momentum': expected a number in [0, 1)"),
+        ("loss.adv=-0.1", "'loss.adv': expected a number >= 0"),
+        ("disc.div_p=0", "'disc.div_p': expected a number > 0"),
+        ("disc.layers=5", "'disc.layers': expected one of 3, 4, found 5"),
+        ("data.synth.num=0", "'data.synth.num': expected an integer >= 1"),
+        ("data.synth.width=8", "'data.synth.width': expected an integer >= 16, found 8"),
+        ("mask.k=-1", "'mask.k': expected a number >= 0"),
+        ("mask.cache=-1", "'mask.cache': expected an integer >= 0"),
+        ("detector.conf=2", "'detector.conf': expected a number in [0, 1]"),
+        ("train.device=gpu", "'train.device': expected auto, cpu, cuda, cuda:N or mps, found 'gpu'"),
+        ("name=../elsewhere", "'name': expected a plain name"),
+        ("data.train_split=a/b", "'data.train_split': expected a plain name"),
+        ("project=", "'project': expected a non-empty string"),
+    ],
+)
+def test_range_errors_name_key_range_and_value(override, expected):
+    cfg = Config()
+    before = to_dict(cfg)
+    with pytest.raises(ConfigError) as info:
+        apply_override(cfg, override)
+    assert expected in str(info.value)
+    assert to_dict(cfg) == before  # a refused value changes nothing
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["data.augment.hflip=0", "data.augment.hflip=1", "train.ema_decay=0", "train.lr_final=0",
+     "train.clip_grad=0", "train.warmup_epochs=0", "data.workers=0", "data.img_size=32",
+     "data.augment.scale=[1,1]", "train.device=cuda:1", "name=", "disc.layers=4",
+     "mask.morph=0", "train.preview=0"],
+)
+def test_range_edges_are_accepted(override):
+    cfg = Config()
+    apply_override(cfg, override)
+
+
+def test_file_values_are_range_checked_and_name_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  batch_size: 0\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: config key 'data.batch_size': expected an "
+                                          r"integer >= 1, found 0"):
+        load_config(path)
+    # an override can mend a bad file value; a bad override names no file
+    assert load_config(path, ["data.batch_size=2"]).data.batch_size == 2
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["train.epochs=0"])
+    assert str(info.value).startswith("config key 'train.epochs'")
+
+
+def test_config_from_dict_checks_values():
+    data = to_dict(Config())
+    data["train"]["ema_tau"] = -5
+    with pytest.raises(ConfigError, match=r"'train.ema_tau': expected a number > 0, found -5.0"):
+        config_from_dict(data)
+
+
+def test_skip_bad_key():
+    assert Config().data.skip_bad is False
+    assert load_config(None, ["data.skip_bad=true"]).data.skip_bad is True
+
+
+def test_yaml_syntax_error_is_one_line_with_line_and_column(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("train:\n  epochs: 3\n  mode: [dt\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"config file {path} is not valid YAML: line 4, column 1: expected ','")
+    assert "(while parsing a flow sequence started at line 3, column 9)" in msg

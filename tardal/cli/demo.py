@@ -33,13 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tardal.demo import run_demo
     from tardal.errors import ConfigError
 
     for flag in ("num", "epochs"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} must be at least 1, found {value}")
+    if args.panels < 0:
+        raise ConfigError(f"--panels must be at least 0, found {args.panels}")
+    from tardal.demo import run_demo  # after the checks: bad flags are reported at once
+
     result = run_demo(args.out, quick=args.quick, num=args.num, epochs=args.epochs,
                       panels=args.panels, progress=not args.no_progress)
     print()

@@ -93,6 +93,29 @@ def pair_inputs(ir: str | Path, vi: str | Path) -> list[tuple[str, Path, Path]]:
     return [(irs[s].name, irs[s], vis[s]) for s in sorted(irs)]
 
 
+def check_pairs(pairs: list[tuple[str, Path, Path]]) -> None:
+    """Before any work: every image's header is readable, within the pixel limit, and each
+    pair's sizes agree (formats without a size in the header are checked once decoded)."""
+    from tardal.data.imagesize import probe_size
+    from tardal.io import check_pixels
+
+    for name, ir_path, vi_path in pairs:
+        sizes = []
+        for path in (ir_path, vi_path):
+            sizes.append(probe_size(path, decode=False))
+            check_pixels(path)
+        if None not in sizes:
+            _check_same_size(name, ir_path, vi_path, sizes[0], sizes[1])
+
+
+def _check_same_size(name: str, ir_path: Path, vi_path: Path, ir_hw: tuple[int, int],
+                     vi_hw: tuple[int, int]) -> None:
+    if ir_hw != vi_hw:
+        (h, w), (hv, wv) = ir_hw, vi_hw
+        raise DataError(f"pair {Path(name).stem!r}: infrared {ir_path} is {w}x{h} but visible "
+                        f"{vi_path} is {wv}x{hv} (width x height); the pair must be registered")
+
+
 def build_network(weights: str | None, method: str | None):
     """(network in eval mode, description) for a checkpoint or a registered method."""
     from tardal.config import FusionConfig
@@ -110,17 +133,11 @@ def build_network(weights: str | None, method: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
-
-    from tardal.engine.device import resolve_device
-    from tardal.fusion import FUSION
-    from tardal.fusion.inference import fuse_image
-    from tardal.fusion.optimize import count_batchnorm, optimize_for_inference
-    from tardal.io import read_ir, read_rgb, write_image
-    from tardal.ops.color import recolor, rgb_to_y
+    from tardal.io import IMAGE_SUFFIXES, read_ir, read_rgb, safe_output_path, write_image
 
     if args.list:
+        from tardal.fusion import FUSION
+
         print("\n".join(FUSION.names()))
         return 0
     missing = [f for f in ("ir", "vi", "out") if not getattr(args, f)]
@@ -129,13 +146,31 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 0 or (args.tile and not 0 <= args.overlap < args.tile):
         raise ConfigError(f"--tile must be >= 0 and --overlap in [0, tile), found "
                           f"{args.tile} and {args.overlap}")
-    pairs = pair_inputs(args.ir, args.vi)
+    ext = args.ext.lstrip(".").lower()
+    formats = [s.lstrip(".") for s in IMAGE_SUFFIXES]
+    if args.ext and ext not in formats:
+        raise ConfigError(f"--ext: expected one of {', '.join(formats)}, found {args.ext!r}")
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is a file; expected a folder")
     for src in {Path(args.ir), Path(args.vi)}:
         folder = src if src.is_dir() else src.parent
         if out_dir.resolve() == folder.resolve():
             raise ConfigError(f"--out {out_dir} is an input folder; choose another, the inputs "
                               "would be overwritten")
+    pairs = pair_inputs(args.ir, args.vi)
+    targets = [safe_output_path(out_dir, Path(name).stem + "." + ext if ext else name)
+               for name, _, _ in pairs]
+    check_pairs(pairs)
+
+    import torch  # after the checks above: bad input is reported without the wait
+    from tqdm import tqdm
+
+    from tardal.engine.device import resolve_device
+    from tardal.fusion.inference import fuse_image
+    from tardal.fusion.optimize import count_batchnorm, optimize_for_inference
+    from tardal.ops.color import recolor, rgb_to_y
+
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
     net = net.to(device)
@@ -146,14 +181,12 @@ def run(args: argparse.Namespace) -> int:
         channels_last = device.type == "cpu"
         net = optimize_for_inference(net, channels_last=channels_last)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    out_dir.mkdir(parents=True, exist_ok=True)
     log.info("fusing %d pair(s) with %s on %s -> %s", len(pairs), what, device, out_dir)
-    for name, ir_path, vi_path in tqdm(pairs, desc="fuse", unit="pair", dynamic_ncols=True):
+    # The output folder is made by the first write: a failure before it leaves nothing behind.
+    for (name, ir_path, vi_path), target in tqdm(list(zip(pairs, targets)), desc="fuse",
+                                                 unit="pair", dynamic_ncols=True):
         ir_np, vis_np = read_ir(ir_path), read_rgb(vi_path)
-        if ir_np.shape[:2] != vis_np.shape[:2]:
-            (h, w), (hv, wv) = ir_np.shape[:2], vis_np.shape[:2]
-            raise DataError(f"pair {Path(name).stem!r}: infrared {ir_path} is {w}x{h} but visible "
-                            f"{vi_path} is {wv}x{hv} (width x height); the pair must be registered")
+        _check_same_size(name, ir_path, vi_path, ir_np.shape[:2], vis_np.shape[:2])
         ir = torch.from_numpy(ir_np)[None, None].to(device)
         vis = torch.from_numpy(vis_np.transpose(2, 0, 1).copy())[None].to(device)
         vis_y = rgb_to_y(vis)
@@ -170,9 +203,6 @@ def run(args: argparse.Namespace) -> int:
             img = fused[0, 0].cpu().numpy()
         else:
             img = recolor(fused, vis)[0].permute(1, 2, 0).cpu().numpy()
-        target = out_dir / name
-        if args.ext:
-            target = target.with_suffix("." + args.ext.lstrip("."))
         write_image(target, img)
     print(f"fused {len(pairs)} pair(s) -> {out_dir}")
     return 0

@@ -9,6 +9,9 @@ Examples::
 
 Fused images are paired with ``--ir`` and ``--vi`` by file stem (``01.png`` with ``01.jpg``).
 Several ``--fused`` folders give one comparison table, one row per method (the folder name).
+A fused folder lacking an image that both source folders have is an error; with
+``--allow-missing`` every method is scored on the images all folders have, and the images left
+out are printed and recorded in every output file.
 Writes a per-image CSV, a Markdown table of means and standard deviations and a JSON summary
 (``--out``: a folder, default runs/metrics, or a file name ending in .csv/.md/.json), and prints
 the table.
@@ -63,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="worker processes (default 1; results are identical)",
     )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score every method on the images all fused folders have, instead of stopping when "
+        "a folder lacks some (those left out are listed in the outputs)",
+    )
     p.set_defaults(func=run)
 
 
@@ -81,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--metrics lists no metric names (found {args.metrics!r})")
     names = conv.resolve(names)  # fail on a bad name before reading any image
     results = evaluate_folders(
-        args.fused, args.ir, args.vi, convention=conv.name, metrics=names, workers=args.workers
+        args.fused, args.ir, args.vi, convention=conv.name, metrics=names, workers=args.workers,
+        allow_missing=args.allow_missing,
     )
     paths = write_results(results, args.out)
     print(to_markdown(results), end="")

@@ -25,12 +25,13 @@ import logging
 import sys
 from pathlib import Path
 
+from tardal.cli import TardalParser
 from tardal.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-class OverridesAnywhere(argparse.ArgumentParser):
+class OverridesAnywhere(TardalParser):
     """Accepts ``key=value`` overrides after options too (``CONFIG --print-config a=1``)."""
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
@@ -55,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN", help="run folder or checkpoint (last.pt) to continue")
     p.add_argument("--max-epochs", type=int, default=None,
                    help="stop after this many epochs of this call (resume later)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unusable pairs (missing or damaged image, bad label line) and "
+                   "list them in the run folder, instead of stopping (sets data.skip_bad=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.__class__ = OverridesAnywhere  # same parser, plus late overrides
     p.set_defaults(func=run)
@@ -69,10 +73,27 @@ def _split_args(args: argparse.Namespace) -> tuple[str | None, list[str]]:
     return config, overrides
 
 
+def check_before_work(cfg) -> None:
+    """What the config cannot check by itself, checked before any data or model is made:
+    registered names and the local files the config points to."""
+    from tardal.fusion import FUSION
+
+    FUSION.get(cfg.fusion.name)  # UnknownNameError listing close matches and every name
+    for key in ("fusion.weights", "detector.weights", "mask.u2net_weights"):
+        section, field = key.split(".")
+        value = getattr(getattr(cfg, section), field)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"config key {key!r}: file {value} does not exist")
+
+
 def run(args: argparse.Namespace) -> int:
     from tardal.config import dump_config, load_config
 
     config, overrides = _split_args(args)
+    if args.max_epochs is not None and args.max_epochs < 1:
+        raise ConfigError(f"--max-epochs must be at least 1, found {args.max_epochs}")
+    if args.skip_bad:
+        overrides.append("data.skip_bad=true")
     if args.resume:
         if config is not None:
             raise ConfigError(
@@ -89,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(dump_config(cfg))
         return 0
+    check_before_work(cfg)
     from tardal.engine import train
 
     result = train(cfg, resume=args.resume, max_epochs=args.max_epochs,

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tardal.errors import CheckpointError
+from tardal.errors import CheckpointError, ConfigError
 
 
 def ema_decay(updates: int, decay: float = 0.9999, tau: float = 2000.0) -> float:
@@ -53,8 +53,9 @@ class ModelEMA:
 
     def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0,
                  updates: int = 0) -> None:
-        if not 0.0 <= decay < 1.0 or tau <= 0:
-            raise ValueError(f"EMA: expected 0 <= decay < 1 and tau > 0, found {decay}, {tau}")
+        if not 0.0 <= decay < 1.0 or not tau > 0:
+            raise ConfigError(f"EMA (train.ema_decay, train.ema_tau): expected 0 <= decay < 1 "
+                              f"and tau > 0, found decay {decay} and tau {tau}")
         self.ema = copy.deepcopy(model).eval()
         self.ema.requires_grad_(False)
         self.decay = float(decay)

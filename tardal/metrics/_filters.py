@@ -38,8 +38,7 @@ def separable(img: np.ndarray, ky: np.ndarray, kx: np.ndarray, border: str) -> n
     Output has the input's size (MATLAB ``'same'``); ``border`` is ``zero``, ``replicate`` or
     ``reflect101``. Odd kernel lengths only (the centre tap is the anchor, as in MATLAB).
     """
-    if len(ky) % 2 == 0 or len(kx) % 2 == 0:
-        raise ValueError("separable filters need odd kernel lengths")
+    assert len(ky) % 2 == 1 and len(kx) % 2 == 1, "separable filters need odd kernel lengths"
     src = np.ascontiguousarray(img, dtype=np.float64)
     return cv2.sepFilter2D(
         src,

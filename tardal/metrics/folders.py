@@ -5,8 +5,11 @@
 
 Files are paired by stem: ``FUSED/01.png`` goes with ``IR/01.*`` and ``VI/01.*`` (extensions
 may differ). Every fused image needs both partners, every image must be 8-bit, the three images
-of a triple must have the same height and width, and several fused folders must hold the same
-stems; otherwise :class:`~tardal.errors.DataError` names the file at fault. Images are read as
+of a triple must have the same height and width, and every fused folder must hold every image
+the two source folders have; otherwise :class:`~tardal.errors.DataError` names the file or
+folder at fault. With ``allow_missing`` a fused folder may lack images: then every method is
+scored on the images all of them have, and the ones left out are recorded in the results (and
+in every output file), so methods are never averaged over different images. Images are read as
 MATLAB's ``imread`` would give them (grey, or RGB for colour files, alpha dropped); each
 convention then converts them (``tang``: ``rgb2gray``).
 """
@@ -56,6 +59,12 @@ class FolderResults:
     methods: list[str]
     stems: list[str]
     values: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # method -> stems it lacks
+
+    @property
+    def left_out(self) -> list[str]:
+        """Source stems scored for no method because some method lacks them (sorted)."""
+        return sorted({s for stems in self.missing.values() for s in stems})
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """``{method: {metric: {"mean", "std", "n", "nan"}}}``; NaN values are left out of the
@@ -114,8 +123,25 @@ def method_names(fused_dirs: Sequence[str | Path]) -> list[str]:
     return [str(d) if names.count(n) > 1 else n for d, n in zip(dirs, names)]
 
 
-def pair_folders(fused_dirs: Sequence[str | Path], ir_dir: str | Path, vi_dir: str | Path) -> list[Triple]:
-    """Pair the fused images of every folder with their sources by stem (sorted by stem)."""
+def _listed(stems: Sequence[str], n: int = 10) -> str:
+    more = f", ... ({len(stems) - n} more)" if len(stems) > n else ""
+    return ", ".join(stems[:n]) + more
+
+
+def pair_folders(
+    fused_dirs: Sequence[str | Path],
+    ir_dir: str | Path,
+    vi_dir: str | Path,
+    *,
+    allow_missing: bool = False,
+) -> tuple[list[Triple], dict[str, list[str]]]:
+    """Pair the fused images of every folder with their sources by stem.
+
+    Returns the triples (sorted by stem) of the images every folder has, and per method name
+    (:func:`method_names`) the source stems its folder lacks. Raises DataError for a fused image
+    without both partners, an empty fused folder, and (unless ``allow_missing``) a fused
+    folder lacking an image that both source folders have.
+    """
     if not fused_dirs:
         raise DataError("no fused folder given")
     ir_files = _by_stem(Path(ir_dir), "infrared")
@@ -131,28 +157,52 @@ def pair_folders(fused_dirs: Sequence[str | Path], ir_dir: str | Path, vi_dir: s
                         f"no {role} partner for fused image {path}: expected {Path(folder) / stem}.* "
                         f"(one of {', '.join(IMAGE_SUFFIXES)})"
                     )
-    first = set(per_method[0])
-    for d, files in zip(fused_dirs[1:], per_method[1:]):
-        if set(files) != first:
-            missing = sorted(first - set(files))
-            extra = sorted(set(files) - first)
-            ref = fused_dirs[0]
-            detail = []
-            if missing:
-                detail.append(f"lacks {len(missing)} image(s) that {ref} has: {', '.join(missing[:5])}")
-            if extra:
-                detail.append(f"has {len(extra)} image(s) that {ref} lacks: {', '.join(extra[:5])}")
-            raise DataError(
-                f"fused folder {d} {'; '.join(detail)} (methods must be compared on the same images)"
-            )
-    return [
+    sources = set(ir_files) & set(vi_files)
+    missing = {
+        method: sorted(sources - set(files))
+        for method, files in zip(method_names(fused_dirs), per_method)
+    }
+    lacking = [(d, stems) for d, stems in zip(fused_dirs, missing.values()) if stems]
+    if lacking and not allow_missing:
+        detail = "; ".join(
+            f"fused folder {d} lacks {len(stems)} of the {len(sources)} image(s) that {ir_dir} "
+            f"and {vi_dir} have: {_listed(stems)}"
+            for d, stems in lacking
+        )
+        raise DataError(f"{detail} (pass --allow-missing to score every method on the images "
+                        "all of them have)")
+    common = sorted(sources - {s for _, stems in lacking for s in stems})
+    if not common:
+        raise DataError(f"no image is in every fused folder ({', '.join(map(str, fused_dirs))}) "
+                        f"and in both {ir_dir} and {vi_dir}")
+    triples = [
         Triple(stem, ir_files[stem], vi_files[stem], tuple(files[stem] for files in per_method))
-        for stem in sorted(first)
+        for stem in common
     ]
+    return triples, missing
 
 
-def _hw(img: np.ndarray) -> str:
-    return f"{img.shape[0]}x{img.shape[1]}"
+def _hw(img: np.ndarray | tuple[int, int]) -> str:
+    h, w = img.shape[:2] if isinstance(img, np.ndarray) else img
+    return f"{h}x{w}"
+
+
+def check_sizes(triples: Sequence[Triple]) -> None:
+    """Before any metric is computed: the sizes in the image headers agree within each triple
+    (raises DataError like :func:`evaluate_triple`; formats without a size in the header are
+    checked when decoded)."""
+    from tardal.data.imagesize import probe_size
+
+    for t in triples:
+        ir, vis = probe_size(t.ir, decode=False), probe_size(t.vis, decode=False)
+        if ir and vis and ir != vis:
+            raise DataError(f"size mismatch: infrared {t.ir} is {_hw(ir)} (HxW) but visible "
+                            f"{t.vis} is {_hw(vis)}")
+        for path in t.fused:
+            fused = probe_size(path, decode=False)
+            if ir and fused and fused != ir:
+                raise DataError(f"size mismatch: fused {path} is {_hw(fused)} (HxW) but its "
+                                f"sources {t.ir} and {t.vis} are {_hw(ir)}")
 
 
 def evaluate_triple(
@@ -190,18 +240,26 @@ def evaluate_folders(
     metrics: Sequence[str] | None = None,
     workers: int = 1,
     progress: bool = True,
+    allow_missing: bool = False,
 ) -> FolderResults:
     """Evaluate every fused folder against the sources; see the module docstring for pairing.
 
     ``workers`` > 1 evaluates stems in that many processes; results are identical and in the
-    same order as with one. ``progress`` shows a tqdm bar (on a terminal).
+    same order as with one. ``progress`` shows a tqdm bar (on a terminal). ``allow_missing``:
+    fused folders may lack images; every method is then scored on the images all of them have
+    and ``results.missing`` says what each lacked.
     """
     conv = get_convention(convention)
     names = conv.resolve(metrics)
-    triples = pair_folders(fused_dirs, ir_dir, vi_dir)
+    triples, missing = pair_folders(fused_dirs, ir_dir, vi_dir, allow_missing=allow_missing)
+    check_sizes(triples)
     methods = method_names(fused_dirs)
-    results = FolderResults(convention, names, methods, [t.stem for t in triples])
+    results = FolderResults(convention, names, methods, [t.stem for t in triples],
+                            missing=missing)
     results.values = {m: {} for m in methods}
+    if results.left_out:
+        log.warning("%d image(s) left out because a fused folder lacks them: %s",
+                    len(results.left_out), _listed(results.left_out))
     log.debug("%d image(s) x %d method(s), %s convention", len(triples), len(methods), convention)
     tasks = [(t, convention, names) for t in triples]
     bar = tqdm(
@@ -237,15 +295,32 @@ def _fmt(x: float) -> str:
 
 
 def to_csv(results: FolderResults) -> str:
-    """Per-image CSV: ``method,image,<metric>...`` (full float precision)."""
+    """Per-image CSV: ``method,image,<metric>...`` (full float precision).
+
+    Images left out (``--allow-missing``) have a row per method with empty metric cells.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["method", "image", *results.metrics])
+    scored = set(results.stems)
     for method in results.methods:
-        for stem in results.stems:
+        for stem in sorted(scored | set(results.left_out)):
+            if stem not in scored:
+                writer.writerow([method, stem, *([""] * len(results.metrics))])
+                continue
             vals = results.values[method][stem]
             writer.writerow([method, stem, *(_fmt(vals[m]) for m in results.metrics)])
     return buf.getvalue()
+
+
+def left_out_note(results: FolderResults) -> str | None:
+    """One line saying which images were left out and which folder lacked them, or None."""
+    if not results.left_out:
+        return None
+    lacking = "; ".join(f"{m} lacks {_listed(stems)}" for m, stems in results.missing.items()
+                        if stems)
+    return (f"{len(results.left_out)} image(s) left out for every method because a fused folder "
+            f"lacks them ({lacking})")
 
 
 def to_markdown(results: FolderResults) -> str:
@@ -283,13 +358,17 @@ def to_markdown(results: FolderResults) -> str:
             if s["nan"]:
                 notes.append(f"{method} {m}: {s['nan']} undefined value(s) left out")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    dropped = left_out_note(results)
+    if dropped:
+        notes.insert(0, dropped)
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
     return "\n".join(lines) + "\n"
 
 
 def to_json(results: FolderResults) -> str:
-    """Summary JSON: convention, metrics, images, and per-method mean/std/n/nan."""
+    """Summary JSON: convention, metrics, images (scored), left_out (count, images, and per
+    method the images its folder lacked), and per-method mean/std/n/nan."""
 
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):
@@ -302,6 +381,8 @@ def to_json(results: FolderResults) -> str:
         "convention": results.convention,
         "metrics": results.metrics,
         "images": results.stems,
+        "left_out": {"count": len(results.left_out), "images": results.left_out,
+                     "missing": {m: stems for m, stems in results.missing.items() if stems}},
         "methods": clean(results.summary()),
     }
     return json.dumps(doc, indent=1) + "\n"

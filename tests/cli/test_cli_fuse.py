@@ -151,3 +151,27 @@ def test_errors(tno: Path, checkpoint: Path, tmp_path: Path,
                                                  "--vi", str(tno / "vi"), "--out", out)
     assert "does not exist" in err("--method", "mean", "--ir", str(tmp_path / "x"), "--vi",
                                    str(tno / "vi"), "--out", out)
+
+
+def test_failure_before_the_first_write_leaves_no_output_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for side in ("ir", "vi"):
+        (tmp_path / side).mkdir()
+        assert cv2.imwrite(str(tmp_path / side / "a.png"), rng.integers(0, 255, (40, 48), np.uint8))
+    damaged = tmp_path / "vi" / "a.png"
+    data = bytearray(damaged.read_bytes())
+    data[60:90] = b"\x00" * 30  # header and end intact: only decoding finds it
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    assert main(["fuse", "--method", "mean", "--ir", str(tmp_path / "ir"), "--vi",
+                 str(tmp_path / "vi"), "--out", str(out)]) == 2
+    assert f"image {damaged} is corrupt" in capsys.readouterr().err
+    assert not out.exists()
+    # the same pair, repaired, is fused with --ext into the folder made by the first write
+    assert cv2.imwrite(str(damaged), rng.integers(0, 255, (40, 48), np.uint8))
+    assert main(["fuse", "--method", "mean", "--ir", str(tmp_path / "ir"), "--vi",
+                 str(tmp_path / "vi"), "--out", str(out), "--ext", ".JPG"]) == 0
+    assert [p.name for p in out.iterdir()] == ["a.jpg"]

@@ -72,3 +72,37 @@ def test_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "last.pt does not exist" in capsys.readouterr().err
     assert main(["train", CONFIG, f"data.root={tmp_path / 'none'}", "data.generate=false"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_skip_bad_flag_sets_the_config_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", CONFIG, "--skip-bad", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["skip_bad"] is True
+    assert main(["train", CONFIG, "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["skip_bad"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data.batch_size=0"], "config key 'data.batch_size': expected an integer >= 1, found 0"),
+    (["train.epochs=0"], "config key 'train.epochs': expected an integer >= 1, found 0"),
+    (["fusion.name=tardl"], "unknown fusion method 'tardl'. Did you mean 'tardal'?"),
+    (["fusion.weights=missing.pt"], "config key 'fusion.weights': file missing.pt does not exist"),
+    (["--max-epochs", "0"], "--max-epochs must be at least 1, found 0"),
+])
+def test_bad_values_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         args: list[str], message: str) -> None:
+    data = tmp_path / "data"
+    assert main(["train", CONFIG, f"data.root={data}", f"project={tmp_path / 'runs'}",
+                 *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tardal train: error: {message}") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # no data generated, no run folder
+
+
+def test_verbose_after_the_subcommand_adds_the_traceback(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    assert main(["train", CONFIG, "train.lr_g=-1", "-v"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.endswith(
+        "tardal train: error: config key 'train.lr_g': expected a number > 0, found -1.0\n")
+    assert main(["train", CONFIG, "train.lr_g=-1"]) == 2
+    assert "Traceback" not in capsys.readouterr().err

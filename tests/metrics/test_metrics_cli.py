@@ -127,7 +127,53 @@ def test_size_mismatch_names_both_sizes(folders: Path, capsys: pytest.CaptureFix
 def test_methods_must_cover_the_same_images(folders: Path, capsys: pytest.CaptureFixture) -> None:
     (folders / "max" / "b03.bmp").unlink()
     assert main(_args(folders, "--out", str(folders / "x"), methods=("avg", "max"))) == 2
-    assert "lacks 1 image(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"fused folder {folders / 'max'} lacks 1 of the 3 image(s) that" in err
+    assert err.rstrip().endswith("have: b03 (pass --allow-missing to score every method on the "
+                                 "images all of them have)")
+    assert not (folders / "x").exists()
+
+
+def test_one_missing_fused_image_is_refused(folders: Path, capsys: pytest.CaptureFixture) -> None:
+    (folders / "avg" / "a02.png").unlink()
+    assert main(_args(folders, "--out", str(folders / "x"))) == 2
+    err = capsys.readouterr().err
+    assert f"fused folder {folders / 'avg'} lacks 1 of the 3 image(s)" in err and "a02" in err
+    assert not (folders / "x").exists()
+
+
+def test_allow_missing_scores_every_method_on_the_common_images(
+        folders: Path, capsys: pytest.CaptureFixture) -> None:
+    (folders / "max" / "b03.bmp").unlink()
+    out = folders / "res"
+    assert main(_args(folders, "--out", str(out), "--allow-missing", "--metrics", "EN,SD",
+                      methods=("avg", "max"))) == 0
+    printed = capsys.readouterr().out
+    note = "1 image(s) left out for every method because a fused folder lacks them (max lacks b03)"
+    assert note in printed and note in (out / "metrics.md").read_text()
+    assert "over 2 image(s)" in printed
+    rows = _rows(out / "metrics.csv")
+    assert [(r["method"], r["image"], r["EN"] == "") for r in rows] == [
+        ("avg", "a01", False), ("avg", "a02", False), ("avg", "b03", True),
+        ("max", "a01", False), ("max", "a02", False), ("max", "b03", True),
+    ]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["images"] == ["a01", "a02"]
+    assert summary["left_out"] == {"count": 1, "images": ["b03"], "missing": {"max": ["b03"]}}
+    # avg has b03, but it is left out of avg's mean too: both means cover a01 and a02 only
+    want = [evaluate(*(read_image(folders / d / f"{s}.png") for d in ("avg", "ir", "vi")),
+                     metrics=["EN"])["EN"] for s in ("a01", "a02")]
+    assert summary["methods"]["avg"]["EN"]["mean"] == pytest.approx(np.mean(want))
+    assert summary["methods"]["avg"]["EN"]["n"] == summary["methods"]["max"]["EN"]["n"] == 2
+
+
+def test_allow_missing_with_nothing_in_common(folders: Path, capsys: pytest.CaptureFixture) -> None:
+    for stem in ("a01", "a02"):
+        (folders / "max" / f"{stem}.bmp").unlink()
+    (folders / "avg" / "b03.png").unlink()
+    assert main(_args(folders, "--out", str(folders / "x"), "--allow-missing",
+                      methods=("avg", "max"))) == 2
+    assert "no image is in every fused folder" in capsys.readouterr().err
 
 
 def test_bad_metric_name_and_empty_folder(folders: Path, capsys: pytest.CaptureFixture) -> None:

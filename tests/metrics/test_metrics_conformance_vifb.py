@@ -26,11 +26,27 @@ METHODS = (
 # Relative tolerance: the oracle's 5 printed significant digits (worst case 5e-5), doubled.
 TOLERANCE = 1e-4
 
-# For these two methods even SD (the standard deviation of F alone, with no convention to get
-# wrong) is off by up to 2.4e-4: the shared JPEGs are not the files VIFB scored (its values
-# for them predate or postdate a re-encoding). Every other method agrees to <= 5e-5.
-_WHY = "shared fused JPEG is not the file VIFB scored (SD of F alone is off by up to 2.4e-4)"
-REENCODED = {"SwinFusion": _WHY, "YDTR": _WHY}
+# SwinFusion and YDTR: the shared fused JPEGs are not the files VIFB scored (VIFB's values for
+# them predate or postdate a re-encoding; even SD, the standard deviation of F alone with no
+# convention to get wrong, is off by 2.4e-4). They are still checked, strictly, against a
+# per-metric relative tolerance: 1.5 x the largest deviation measured for that metric over
+# the 3 scenes x 2 methods (rounded up, floor 1e-4), so a regression in any metric fails.
+REENCODED = ("SwinFusion", "YDTR")
+REENCODED_TOLERANCE = {
+    "EN": 8.6e-4,  # max observed 5.71e-4 (carLight YDTR)
+    "SD": 3.7e-4,  # 2.44e-4
+    "SF": 2.4e-3,  # 1.55e-3
+    "AG": 1.4e-3,  # 8.98e-4
+    "MI": 4.0e-3,  # 2.65e-3
+    "PSNR": 1.0e-4,  # 3.83e-5 (floor)
+    "RMSE": 6.6e-4,  # 4.38e-4
+    "SSIM": 4.0e-4,  # 2.61e-4
+    "Qabf": 1.7e-3,  # 1.09e-3
+    "CE": 1.1e-2,  # 6.85e-3
+    "EI": 1.3e-3,  # 8.05e-4
+    "Qcb": 9.2e-3,  # 6.12e-3
+    "Qcv": 5.5e-3,  # 3.61e-3
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,11 +73,7 @@ def vifb_root(shared_data: Path) -> Path:
 def _cases():
     for scene in SCENES:
         for method in METHODS:
-            marks = []
-            if method in REENCODED:
-                marks.append(pytest.mark.xfail(reason=REENCODED[method], strict=False))
-            if scene != "walking":
-                marks.append(pytest.mark.slow)
+            marks = [pytest.mark.slow] if scene != "walking" else []
             yield pytest.param(scene, method, marks=marks, id=f"{scene}-{method}")
 
 
@@ -70,7 +82,13 @@ def _cases():
 def test_matches_vifb(vifb_root: Path, scene: str, method: str, metric: str) -> None:
     expected = _oracle(vifb_root, scene)[f"{method}_{VIFB_METRICS[metric][1]}"]
     got = _ours(vifb_root, scene, method)[metric]
-    assert got == pytest.approx(expected, rel=TOLERANCE), f"{metric} of {scene}_{method}"
+    tol = REENCODED_TOLERANCE[metric] if method in REENCODED else TOLERANCE
+    assert got == pytest.approx(expected, rel=tol), f"{metric} of {scene}_{method}"
+
+
+def test_reencoded_tolerances_cover_every_metric() -> None:
+    assert set(REENCODED_TOLERANCE) == set(VIFB_METRICS)
+    assert all(1e-4 <= t < 2e-2 for t in REENCODED_TOLERANCE.values())
 
 
 def test_oracle_covers_the_parametrised_cases(vifb_root: Path) -> None:
