@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -165,6 +165,7 @@ class Loaders:
     root: Path
     names: list[str]  # class names (empty for unlabelled sets)
     has_labels: bool
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (split, stem, reason)
 
     def set_epoch(self, epoch: int) -> None:
         """Select epoch ``epoch``'s shuffle and augmentation draws (0-based)."""
@@ -183,16 +184,24 @@ def build_loaders(cfg: Config, *, masks: bool = False, rank: int = 0, world: int
             size per process is ``data.batch_size // world``.
         pin_memory: page-locked batches, for non-blocking copies to a GPU.
     """
+    from tardal.data.check import validate_splits
     from tardal.data.dataset import PairedDataset
 
     d = cfg.data
     root = ensure_dataset(d)
-    train_ds = PairedDataset(root, d.train_split, img_size=d.img_size, augment=d.augment,
-                             align=d.align, seed=cfg.train.seed)
+    # every pair of both splits checked before any work (headers and labels, cached): a bad
+    # file stops the run here, naming it, unless data.skip_bad leaves it out
+    check = validate_splits(root, [d.train_split, d.val_split], skip_bad=d.skip_bad,
+                            align=d.align)
+    if check.bad:
+        log.warning("leaving out %d unusable pair(s) (data.skip_bad): %s", len(check.bad),
+                    check.message())
+    train_ds = PairedDataset(root, check.good(d.train_split), img_size=d.img_size,
+                             augment=d.augment, align=d.align, seed=cfg.train.seed)
     if len(train_ds) == 0:
         raise DataError(f"data set {root}: the training split {d.train_split!r} is empty")
-    val_ds = PairedDataset(root, d.val_split, img_size=d.img_size, augment=None, align=d.align,
-                           seed=cfg.train.seed)
+    val_ds = PairedDataset(root, check.good(d.val_split), img_size=d.img_size, augment=None,
+                           align=d.align, seed=cfg.train.seed)
     if len(val_ds) == 0:
         raise DataError(
             f"data set {root}: the validation split {d.val_split!r} (meta/{d.val_split}.txt) is "
@@ -216,4 +225,4 @@ def build_loaders(cfg: Config, *, masks: bool = False, rank: int = 0, world: int
                      sampler=EpochSampler(len(val_ds), cfg.train.seed, shuffle=False, rank=rank,
                                           world=world))
     return Loaders(train=train, val=val, root=root, names=list(train_ds.names),
-                   has_labels=has_labels)
+                   has_labels=has_labels, skipped=check.rows())

@@ -39,6 +39,7 @@ from tardal.engine.state import TrainState, seed_everything
 from tardal.engine.steps import Terms, set_training
 from tardal.engine.validate import validate, write_previews
 from tardal.io import atomic_write_text
+from tardal.errors import ConfigError
 from tardal.losses.criterion import NonFiniteLossError
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
 
     mode = get_mode(cfg)
     resume_path = ckpt_io.resume_path(resume) if resume is not None else None
+    if mode.has_detector:
+        round_img_size(cfg)
     with deterministic(cfg.train.deterministic):
         seed_everything(cfg.train.seed)
         loaders = build_loaders(cfg, masks=mode.uses_masks)
@@ -154,8 +157,16 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
         else:
             state = TrainState()
             run_dir = increment_dir(cfg.project, cfg.name or mode.name)
-            run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"project: cannot create the run folder {run_dir}: "
+                                  f"{exc.strerror or exc}") from None
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+        if loaders.skipped:
+            atomic_write_text(run_dir / "skipped.tsv", "split\tstem\treason\n" + "".join(
+                "\t".join(str(v).replace("\t", " ") for v in row) + "\n"
+                for row in loaders.skipped))
         results_path = run_dir / "results.csv"
         rows: list[dict[str, Any]] = [r for r in read_results(results_path)
                                       if int(r.get("epoch", 0)) <= state.epoch]
@@ -204,6 +215,22 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
                      "  (best)" if improved else "")
         write_plot(rows, run_dir / "results.png")
     return RunResult(run_dir=run_dir, state=state, rows=rows)
+
+
+#: The input stride of Ultralytics' detection models (P3-P5 heads); data.img_size must be a
+#: multiple of it.
+DETECTOR_STRIDE = 32
+
+
+def round_img_size(cfg: Config) -> None:
+    """Round ``data.img_size`` up to a multiple of the detector's stride, with a warning, as
+    Ultralytics does (the resolved config, saved in the run, holds the size used)."""
+    size = cfg.data.img_size
+    if size % DETECTOR_STRIDE:
+        new = -(-size // DETECTOR_STRIDE) * DETECTOR_STRIDE
+        log.warning("data.img_size=%d is not a multiple of the detector's stride %d; using %d",
+                    size, DETECTOR_STRIDE, new)
+        cfg.data.img_size = new
 
 
 def _row(ctx: Context, state: TrainState, train_means: dict[str, float], val: dict[str, float],
