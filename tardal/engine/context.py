@@ -19,6 +19,7 @@ from torch import nn
 
 from tardal.config import Config
 from tardal.detect.ema import ModelEMA
+from tardal.engine import distributed
 from tardal.engine.device import resolve_device
 from tardal.engine.optim import build_optimizer
 from tardal.losses.criterion import FusionCriterion
@@ -45,6 +46,9 @@ class Context:
         criterion: the fusion criterion of modes that train G on L_f, else None.
         ema: the detector's moving average, when the mode has a detector and ``train.ema``.
         amp_dtype: the autocast dtype (bf16 on CUDA with ``train.amp``), None for fp32.
+        dist: this process's rank and the number of processes (torch.distributed).
+        wrappers: DistributedDataParallel wrappers of the trained G and detector in a
+            multi-process run (the training forward goes through them: :meth:`net`).
     """
 
     cfg: Config
@@ -56,6 +60,12 @@ class Context:
     criterion: FusionCriterion | None = None
     ema: ModelEMA | None = None
     amp_dtype: torch.dtype | None = None
+    dist: distributed.DistInfo = field(default_factory=distributed.DistInfo)
+    wrappers: dict[str, nn.Module] = field(default_factory=dict)
+
+    def net(self, key: str) -> nn.Module:
+        """The module to call for a training forward of ``key`` (its DDP wrapper, if any)."""
+        return self.wrappers.get(key) or self.models[key]
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for a forward pass (a no-op in fp32)."""
@@ -88,7 +98,8 @@ def learning_rates(cfg: Config) -> dict[str, float]:
 
 
 def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
-                  device: str | torch.device | None = None) -> Context:
+                  device: str | torch.device | None = None,
+                  dist: distributed.DistInfo | None = None) -> Context:
     """Build the mode's networks on the device, their optimisers, the criterion and the EMA.
 
     Args:
@@ -97,11 +108,16 @@ def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
         restore: the weights come from a checkpoint right after (initial-weight files named in
             the config are not read, and no optimiser is built).
         device: overrides ``cfg.train.device``.
+        dist: the process layout of a torch.distributed run (the trained G and detector are
+            wrapped in DistributedDataParallel; on CUDA each process uses ``cuda:LOCAL_RANK``).
     """
     from tardal.engine.modes import get_mode
 
     mode = get_mode(cfg)
+    info = dist or distributed.DistInfo()
     dev = resolve_device(cfg.train.device) if device is None else torch.device(device)
+    if info.enabled and dev.type == "cuda":
+        dev = torch.device("cuda", info.local_rank)
     models = {k: m.to(dev) for k, m in mode.build_models(cfg, list(names), restore=restore).items()}
     if cfg.train.channels_last:
         models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
@@ -121,6 +137,11 @@ def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
         for key in (GENERATOR, DETECTOR):
             if key in models and not restore:
                 models[key].compile()
+    wrappers: dict[str, nn.Module] = {}
+    if info.enabled and not restore:
+        distributed.init(info, dev)
+        wrappers = {k: distributed.wrap(models[k], dev) for k in (GENERATOR, DETECTOR)
+                    if k in optimizers}
     return Context(cfg=cfg, device=dev, names=list(names), models=models, optimizers=optimizers,
                    base_lr={k: base.get(k, cfg.train.lr_g) for k in optimizers},
-                   criterion=criterion, ema=ema, amp_dtype=amp)
+                   criterion=criterion, ema=ema, amp_dtype=amp, dist=info, wrappers=wrappers)

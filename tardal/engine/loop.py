@@ -30,6 +30,7 @@ import torch
 
 from tardal.config import Config, dump_config
 from tardal.engine import checkpoint as ckpt_io
+from tardal.engine import distributed
 from tardal.engine.context import Context, build_context
 from tardal.engine.data import Loaders, build_loaders, to_device
 from tardal.engine.modes import Mode, get_mode
@@ -79,12 +80,16 @@ class TermMeter:
         self.pending.append((step, names, terms))
 
     def flush(self, epoch: int) -> None:
+        """Read the pending terms back (averaged over the processes of a distributed run, so a
+        non-finite value on any process stops every process)."""
         if not self.pending:
             return
         keys = sorted({k for _, _, t in self.pending for k in t})
-        table = torch.stack([torch.stack([t[k].float().reshape(()) if k in t
-                                          else torch.tensor(float("nan"), device=t[next(iter(t))].device)
-                                          for k in keys]) for _, _, t in self.pending]).cpu()
+        device = next(iter(self.pending[0][2].values())).device
+        table = torch.stack([torch.stack([t[k].float().reshape(()).to(device) if k in t
+                                          else torch.zeros((), device=device) for k in keys])
+                             for _, _, t in self.pending])
+        table = distributed.all_mean(table).cpu()
         for row, (step, names, terms) in zip(table.tolist(), self.pending):
             values = {k: v for k, v in zip(keys, row) if k in terms}
             bad = [k for k, v in values.items() if not math.isfinite(v)]
@@ -140,79 +145,98 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
             ``cfg.train.epochs``); used to split a run, e.g. for time-boxed jobs.
         progress: show a progress bar.
     """
-    from tqdm import tqdm
-
     mode = get_mode(cfg)
     resume_path = ckpt_io.resume_path(resume) if resume is not None else None
     if mode.has_detector:
         round_img_size(cfg)
-    with deterministic(cfg.train.deterministic):
-        seed_everything(cfg.train.seed)
-        loaders = build_loaders(cfg, masks=mode.uses_masks)
-        ctx = build_context(cfg, loaders.names)
-        if resume_path is not None:
-            state = ckpt_io.restore(ctx, ckpt_io.load(resume_path), resume_path, mode.name)
-            run_dir = ckpt_io.run_dir_of(resume_path)
-            log.info("resuming %s from epoch %d (step %d)", run_dir, state.epoch, state.step)
-        else:
-            state = TrainState()
-            run_dir = increment_dir(cfg.project, cfg.name or mode.name)
+    info = distributed.from_environment()
+    try:
+        with deterministic(cfg.train.deterministic):
+            return _train(cfg, mode, info, resume_path, max_epochs, progress)
+    finally:
+        distributed.shutdown()
+
+
+def _train(cfg: Config, mode: Mode, info: distributed.DistInfo, resume_path: Path | None,
+           max_epochs: int | None, progress: bool) -> RunResult:
+    from tqdm import tqdm
+
+    seed_everything(cfg.train.seed)
+    loaders = build_loaders(cfg, masks=mode.uses_masks, rank=info.rank, world=info.world,
+                            pin_memory=cfg.train.device != "cpu")
+    ctx = build_context(cfg, loaders.names, dist=info)
+    if info.enabled:  # same initial weights everywhere, other random draws per process
+        torch.manual_seed(cfg.train.seed + info.rank)
+    if resume_path is not None:
+        state = ckpt_io.restore(ctx, ckpt_io.load(resume_path), resume_path, mode.name)
+        run_dir = ckpt_io.run_dir_of(resume_path)
+        log.info("resuming %s from epoch %d (step %d)", run_dir, state.epoch, state.step)
+    else:
+        state = TrainState()
+        run_dir = increment_dir(cfg.project, cfg.name or mode.name)
+        if info.main:
             try:
                 run_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"project: cannot create the run folder {run_dir}: "
                                   f"{exc.strerror or exc}") from None
+    if info.enabled:  # every process uses rank 0's folder name
+        run_dir = Path(distributed.gather_objects(str(run_dir))[0])
+    writes = info.main  # only rank 0 writes the run folder
+    results_path = run_dir / "results.csv"
+    if writes:
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
         if loaders.skipped:
             atomic_write_text(run_dir / "skipped.tsv", "split\tstem\treason\n" + "".join(
                 "\t".join(str(v).replace("\t", " ") for v in row) + "\n"
                 for row in loaders.skipped))
-        results_path = run_dir / "results.csv"
-        rows: list[dict[str, Any]] = [r for r in read_results(results_path)
-                                      if int(r.get("epoch", 0)) <= state.epoch]
-        preview = _preview_batch(loaders, cfg.train.preview)
-        total, warmup = schedule_length(cfg.train, len(loaders.train))
-        t = cfg.train
-        log.info("mode %s on %s; data %s (%d train / %d val pairs); run folder %s", mode.name,
-                 ctx.device, loaders.root, len(loaders.train.dataset), len(loaders.val.dataset),
-                 run_dir)
-        end = t.epochs if max_epochs is None else min(t.epochs, state.epoch + max_epochs)
-        for epoch in range(state.epoch, end):
-            t0 = time.perf_counter()
-            loaders.set_epoch(epoch)
-            set_training(ctx.models, mode.frozen)
-            mode.start_epoch(ctx, state)
-            meter = TermMeter()
-            bar = tqdm(loaders.train, desc=f"epoch {epoch + 1}/{t.epochs}",
-                       disable=not progress, leave=False, dynamic_ncols=True)
-            for batch in bar:
-                set_learning_rates(ctx.optimizers, ctx.base_lr,
-                                   lr_factor(state.step, total, warmup, t.schedule, t.lr_final))
-                logs = mode.step(ctx, state, to_device(batch, ctx.device))
-                meter.add(state.step, batch["name"], logs)
-                state.step += 1
-                if len(meter.pending) >= t.log_interval:
-                    meter.flush(epoch)
-                    bar.set_postfix(_postfix(mode, meter.means()), refresh=False)
-            bar.close()
-            meter.flush(epoch)
-            val = validate(ctx, mode, loaders.val)
-            state.epoch = epoch + 1
-            row = _row(ctx, state, meter.means(), val, time.perf_counter() - t0)
-            rows.append(row)
+    rows: list[dict[str, Any]] = [r for r in read_results(results_path)
+                                  if int(r.get("epoch", 0)) <= state.epoch]
+    preview = _preview_batch(loaders, cfg.train.preview) if writes else None
+    total, warmup = schedule_length(cfg.train, len(loaders.train))
+    t = cfg.train
+    log.info("mode %s on %s%s; data %s (%d train / %d val pairs); run folder %s", mode.name,
+             ctx.device, f" (rank {info.rank} of {info.world})" if info.enabled else "",
+             loaders.root, len(loaders.train.dataset), len(loaders.val.dataset), run_dir)
+    end = t.epochs if max_epochs is None else min(t.epochs, state.epoch + max_epochs)
+    for epoch in range(state.epoch, end):
+        t0 = time.perf_counter()
+        loaders.set_epoch(epoch)
+        set_training(ctx.models, mode.frozen)
+        mode.start_epoch(ctx, state)
+        meter = TermMeter()
+        bar = tqdm(loaders.train, desc=f"epoch {epoch + 1}/{t.epochs}",
+                   disable=not (progress and writes), leave=False, dynamic_ncols=True)
+        for batch in bar:
+            set_learning_rates(ctx.optimizers, ctx.base_lr,
+                               lr_factor(state.step, total, warmup, t.schedule, t.lr_final))
+            logs = mode.step(ctx, state, to_device(batch, ctx.device))
+            meter.add(state.step, batch["name"], logs)
+            state.step += 1
+            if len(meter.pending) >= t.log_interval:
+                meter.flush(epoch)
+                bar.set_postfix(_postfix(mode, meter.means()), refresh=False)
+        bar.close()
+        meter.flush(epoch)
+        val = validate(ctx, mode, loaders.val)
+        state.epoch = epoch + 1
+        row = _row(ctx, state, meter.means(), val, time.perf_counter() - t0)
+        rows.append(row)
+        improved = val["fitness"] > state.best_fitness
+        if improved:
+            state.best_fitness, state.best_epoch = val["fitness"], state.epoch
+        if writes:
             write_results(results_path, rows)
             write_previews(ctx, mode, preview, run_dir / "previews", state.epoch)
-            improved = val["fitness"] > state.best_fitness
-            if improved:
-                state.best_fitness, state.best_epoch = val["fitness"], state.epoch
             snap = ckpt_io.snapshot(ctx, state, mode.name, row)
             ckpt_io.save(run_dir / "weights" / "last.pt", snap)
             if improved:
                 ckpt_io.save(run_dir / "weights" / "best.pt", snap)
-            log.info("epoch %d/%d: %s  val: %s%s", state.epoch, t.epochs,
-                     " ".join(f"{k}={v:.4g}" for k, v in meter.means().items()),
-                     " ".join(f"{k}={v:.4g}" for k, v in val.items()),
-                     "  (best)" if improved else "")
+        log.info("epoch %d/%d: %s  val: %s%s", state.epoch, t.epochs,
+                 " ".join(f"{k}={v:.4g}" for k, v in meter.means().items()),
+                 " ".join(f"{k}={v:.4g}" for k, v in val.items()),
+                 "  (best)" if improved else "")
+    if writes:
         write_plot(rows, run_dir / "results.png")
     return RunResult(run_dir=run_dir, state=state, rows=rows)
 

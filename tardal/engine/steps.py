@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from tardal.engine.context import DETAIL_CRITIC, DETECTOR, GENERATOR, TARGET_CRITIC, Context
+from tardal.engine.distributed import average_gradients
 from tardal.losses.adversarial import critic_loss
 from tardal.losses.criterion import fusion_weights, weighted_sum
 
@@ -52,13 +53,16 @@ def scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
 def backward_and_step(ctx: Context, loss: torch.Tensor, keys: Iterable[str]) -> None:
     """Zero the optimisers ``keys``, back-propagate ``loss`` once, clip each optimiser's gradients
     to ``train.clip_grad`` (0: no clipping) and step them."""
+    keys = tuple(keys)
     opts = [ctx.optimizers[k] for k in keys]
     with part("backward + optimiser step"):
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = ctx.cfg.train.clip_grad
-        for opt in opts:
+        for key, opt in zip(keys, opts):
+            if ctx.dist.enabled and key not in ctx.wrappers:  # (DDP averaged the others)
+                average_gradients(p for g in opt.param_groups for p in g["params"])
             if clip > 0:
                 params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
@@ -72,11 +76,10 @@ def detector_loss(ctx: Context, images: torch.Tensor, batch: Mapping[str, Any]
     Returns the gain-weighted total (differentiable w.r.t. the detector's parameters and the
     images) and the unweighted terms (``box``, ``cls``, ``dfl`` or ``l1``), detached.
     """
-    det = ctx.models[DETECTOR]
     with part("detector forward + loss"):
         with ctx.autocast():
-            preds = det(images)
-        total, terms = det.loss(preds, batch)
+            preds = ctx.net(DETECTOR)(images)
+        total, terms = ctx.models[DETECTOR].loss(preds, batch)
     return total, {"det": total.detach(), **terms}
 
 
@@ -131,7 +134,7 @@ def critic_steps(ctx: Context, fused: torch.Tensor, ir: torch.Tensor, vis_y: tor
 def generator_forward(ctx: Context, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
     """``u = G(ir, vis_y)`` under the run's autocast (the caller picks the grad mode)."""
     with part("G forward"), ctx.autocast():
-        return ctx.models[GENERATOR](ir, vis_y)
+        return ctx.net(GENERATOR)(ir, vis_y)
 
 
 def set_training(models: Mapping[str, nn.Module], frozen: Iterable[str] = ()) -> None:

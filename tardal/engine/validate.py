@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
+from tardal.engine import distributed
 from tardal.engine.context import Context
 from tardal.engine.data import to_device
 from tardal.engine.modes import Mode
@@ -53,6 +54,15 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v.detach() * n
                 count += n
+    if ctx.dist.enabled:  # every process scores the union of the processes' shards
+        keys = sorted(sums)
+        totals = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64, device=ctx.device)
+                              for k in keys] + [torch.tensor(float(count), dtype=torch.float64,
+                                                             device=ctx.device)])
+        totals = distributed.all_mean(totals) * ctx.dist.world
+        sums, count = dict(zip(keys, totals[:-1])), int(totals[-1])
+        if acc is not None:
+            _gather(acc)
     out: dict[str, float] = {k: float(v) / max(count, 1) for k, v in sums.items()}
     if acc is None:
         out["fitness"] = -out.get("content", float("inf"))
@@ -62,6 +72,20 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
     ap = float(results["AP"])
     out["fitness"] = ap if math.isfinite(ap) else 0.0
     return out
+
+
+def _gather(acc: Any) -> None:
+    """Replace ``acc``'s records by those of every process, each image once (the sampler pads
+    the last shard with repeated images)."""
+    seen: set[str] = set()
+    preds, gts = [], []
+    for p_list, g_list in distributed.gather_objects((acc.predictions, acc.ground_truths)):
+        for p, g in zip(p_list, g_list):
+            if g["image_id"] not in seen:
+                seen.add(g["image_id"])
+                preds.append(p)
+                gts.append(g)
+    acc.predictions, acc.ground_truths = preds, gts
 
 
 @torch.no_grad()
