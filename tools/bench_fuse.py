@@ -1,7 +1,11 @@
-"""Benchmark: fused images per second of the TarDAL generator on the CPU.
+"""Benchmark: fused images per second of the TarDAL generator, against the public code's layout.
 
-Compares eager fp32 (eval mode, ``torch.no_grad``) with faster inference paths of the same
-network: ``inference_mode``, BatchNorm folded into the convolutions
+The reference (``public``) is the generator as the public TarDAL code runs it: plain
+zero-padded 3x3 convolutions with BatchNorm, eager, fp32, ``torch.no_grad``. ``tardal fuse`` is
+the path ``tardal fuse`` takes on the device (:func:`tardal.fusion.optimize.inference_path`:
+input padded once and valid convolutions, BatchNorm folded, channels-last; bf16 on CUDA), with
+the same weights. Also timed: eager fp32 of our layout (``eager``), and other inference paths of
+it: ``inference_mode``, BatchNorm folded into the convolutions
 (:func:`tardal.fusion.optimize.fold_batchnorm`), channels-last memory, and a frozen TorchScript
 trace of the folded network. Each variant's time is the median over ``--repeats`` timed runs
 after ``--warmup`` untimed ones; its output is compared with eager's (max absolute difference).
@@ -48,15 +52,35 @@ def make_generator(dim: int, depth: int, seed: int = 0) -> TarDALGenerator:
     return net.eval()
 
 
-def variants(net: TarDALGenerator, compile_: bool = False) -> dict[str, Runner]:
+def public_layout(net: TarDALGenerator) -> TarDALGenerator:
+    """The same weights in the public code's layout: every convolution zero-padded."""
+    pub = TarDALGenerator(dim=net.dim, depth=net.depth, output=net.output, padding="zeros")
+    pub.load_state_dict(net.state_dict())
+    return pub.eval()
+
+
+def variants(net: TarDALGenerator, compile_: bool = False,
+             device: torch.device = torch.device("cpu")) -> dict[str, Runner]:
     """The inference paths to time, each a callable (ir, vis_y) -> fused.
 
     ``compile_`` adds ``torch.compile`` (Inductor, weights frozen) of the folded channels-last
     network: often the fastest steady state, but it needs a C++ compiler and tens of seconds
     of compilation per input size, so ``tardal fuse`` does not use it.
     """
+    from tardal.fusion.optimize import inference_path
+
     folded = fold_batchnorm(net)
     folded_cl = optimize_for_inference(net, channels_last=True)
+    public = public_layout(net)
+    path = inference_path(net, device)
+
+    def public_eager(ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return public(ir, vis)
+
+    def tardal_fuse(ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return path(ir, vis)
 
     def eager(ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -75,7 +99,8 @@ def variants(net: TarDALGenerator, compile_: bool = False) -> dict[str, Runner]:
             cl = torch.channels_last
             return folded_cl(ir.contiguous(memory_format=cl), vis.contiguous(memory_format=cl))
 
-    out: dict[str, Runner] = {"eager": eager, "inference_mode": inference, "folded": fold,
+    out: dict[str, Runner] = {"public": public_eager, "tardal fuse": tardal_fuse,
+                              "eager": eager, "inference_mode": inference, "folded": fold,
                               "folded+channels_last": fold_cl}
     try:
         with warnings.catch_warnings():
@@ -120,6 +145,8 @@ def time_interleaved(runners: dict[str, Runner], ir: torch.Tensor, vis: torch.Te
         for name in names[r % len(names):] + names[:r % len(names)]:
             t0 = time.perf_counter()
             outs[name] = runners[name](ir, vis)
+            if ir.is_cuda:
+                torch.cuda.synchronize()
             times[name].append(time.perf_counter() - t0)
     return {name: (times[name], outs[name]) for name in names}
 
@@ -133,14 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (slow start)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch", type=int, default=1, help="images per call")
     p.add_argument("--out", default="runs/bench/fuse.json")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    net = make_generator(args.dim, args.depth)
-    runners = variants(net, args.compile)
+    device = torch.device(args.device)
+    net = make_generator(args.dim, args.depth).to(device)
+    runners = variants(net, args.compile, device)
     report: dict = {
-        "what": "TarDAL generator, fused images per second, CPU, batch 1, fp32",
+        "what": f"TarDAL generator, fused images per second, {device.type}, batch {args.batch}",
+        "device": str(device), "batch": args.batch,
         "tardal": __version__, "torch": torch.__version__, "machine": platform.machine(),
         "processor": platform.processor(), "threads": torch.get_num_threads(),
         "model": {"dim": args.dim, "depth": args.depth,
@@ -150,16 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         w, h = (int(v) for v in size.lower().split("x"))
         g = torch.Generator().manual_seed(1)
-        ir, vis = torch.rand(1, 1, h, w, generator=g), torch.rand(1, 1, h, w, generator=g)
+        b = args.batch
+        ir = torch.rand(b, 1, h, w, generator=g).to(device)
+        vis = torch.rand(b, 1, h, w, generator=g).to(device)
         entry: dict = {"variants": {}}
         timed = time_interleaved(runners, ir, vis, args.repeats, args.warmup)
         ref = timed["eager"][1]
         for name, (times, out) in timed.items():
             med = statistics.median(times)
             diff = float((out.float() - ref.float()).abs().max())
-            entry["variants"][name] = {"median_s": med, "images_per_s": 1.0 / med,
+            entry["variants"][name] = {"median_s": med, "images_per_s": b / med,
                                        "times_s": times, "max_abs_diff_vs_eager": diff}
-            print(f"{size:>9}  {name:<22} median {med * 1000:8.1f} ms  {1 / med:6.2f} img/s  "
+            print(f"{size:>9}  {name:<22} median {med * 1000:8.1f} ms  {b / med:8.2f} img/s  "
                   f"max|diff| {diff:.2e}")
         eager = entry["variants"]["eager"]["median_s"]
         fastest = min((k for k in entry["variants"] if k != "eager"),
@@ -167,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         entry["fastest"] = fastest
         entry["speedup_fastest_vs_eager"] = eager / entry["variants"][fastest]["median_s"]
         print(f"{size:>9}  fastest: {fastest}, {entry['speedup_fastest_vs_eager']:.2f}x eager")
+        entry["speedup_tardal_fuse_vs_public"] = (entry["variants"]["public"]["median_s"]
+                                                  / entry["variants"]["tardal fuse"]["median_s"])
+        print(f"{size:>9}  tardal fuse: {entry['speedup_tardal_fuse_vs_public']:.2f}x the public "
+              "layout (zero-padded, eager fp32)")
         report["sizes"][size] = entry
     out = Path(args.out)
     atomic_write_text(out, json.dumps(report, indent=2) + "\n")

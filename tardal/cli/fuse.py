@@ -168,19 +168,13 @@ def run(args: argparse.Namespace) -> int:
 
     from tardal.engine.device import resolve_device
     from tardal.fusion.inference import fuse_image
-    from tardal.fusion.optimize import count_batchnorm, optimize_for_inference
+    from tardal.fusion.optimize import inference_path
     from tardal.ops.color import recolor, rgb_to_y
 
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
-    net = net.to(device)
-    channels_last = False
-    if not args.no_optimize and count_batchnorm(net):
-        # BatchNorm folded into the convolutions and channels-last memory: the fastest path
-        # measured by tools/bench_fuse.py on CPU (same output up to float rounding).
-        channels_last = device.type == "cpu"
-        net = optimize_for_inference(net, channels_last=channels_last)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    # BatchNorm folded, channels-last (and bf16 on CUDA): the path tools/bench_fuse.py measures
+    net = inference_path(net, device, optimize=not args.no_optimize)
     log.info("fusing %d pair(s) with %s on %s -> %s", len(pairs), what, device, out_dir)
     # The output folder is made by the first write: a failure before it leaves nothing behind.
     for (name, ir_path, vi_path), target in tqdm(list(zip(pairs, targets)), desc="fuse",
@@ -190,8 +184,7 @@ def run(args: argparse.Namespace) -> int:
         ir = torch.from_numpy(ir_np)[None, None].to(device)
         vis = torch.from_numpy(vis_np.transpose(2, 0, 1).copy())[None].to(device)
         vis_y = rgb_to_y(vis)
-        ir_in = ir.contiguous(memory_format=fmt)
-        vis_in = vis_y.contiguous(memory_format=fmt)
+        ir_in, vis_in = ir, vis_y
         try:
             fused = fuse_image(net, ir_in, vis_in, tile=args.tile, overlap=args.overlap)
         except torch.OutOfMemoryError:

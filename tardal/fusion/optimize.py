@@ -47,3 +47,37 @@ def optimize_for_inference(net: nn.Module, *, channels_last: bool = False) -> nn
     for p in net.parameters():
         p.requires_grad_(False)
     return net
+
+
+class InferencePath(nn.Module):
+    """A fusion network prepared for one device: ``path(ir, vis_y)`` takes and returns float32
+    (B,1,H,W) in [0,1] and runs the network in the layout and precision chosen for the device
+    (:func:`inference_path`)."""
+
+    def __init__(self, net: nn.Module, memory_format: torch.memory_format = torch.contiguous_format,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.net, self.memory_format, self.dtype = net, memory_format, dtype
+
+    def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        fmt, dtype = self.memory_format, self.dtype
+        out = self.net(ir.to(dtype).contiguous(memory_format=fmt),
+                       vis_y.to(dtype).contiguous(memory_format=fmt))
+        return out.float()
+
+
+def inference_path(net: nn.Module, device: torch.device, optimize: bool = True) -> InferencePath:
+    """``net`` on ``device`` in its fastest measured inference form.
+
+    With BatchNorm (G): folded into the convolutions, and channels-last memory; on CUDA also
+    bfloat16 weights and activations (the output is returned as float32). ``tools/bench_fuse.py``
+    measures this path against the public code's layout (zero-padded convolutions, eager fp32).
+    Networks without BatchNorm, or ``optimize=False``, run as they are (eval mode).
+    """
+    net = net.to(device).eval()
+    if not optimize or not count_batchnorm(net):
+        return InferencePath(net)
+    if device.type == "cuda":
+        folded = optimize_for_inference(net, channels_last=True).to(torch.bfloat16)
+        return InferencePath(folded, torch.channels_last, torch.bfloat16)
+    return InferencePath(optimize_for_inference(net, channels_last=True), torch.channels_last)
