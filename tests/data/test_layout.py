@@ -20,7 +20,7 @@ from tardal.data.layout import (
     write_index,
     write_split,
 )
-from tardal.errors import DataError
+from tardal.errors import ConfigError, DataError
 
 
 def test_data_yaml_round_trip_keeps_extra_keys(tmp_path: Path) -> None:
@@ -64,12 +64,17 @@ def test_parse_fractions() -> None:
     assert parse_fractions("0.7,0.15,0.15") == (0.7, 0.15, 0.15)
     assert parse_fractions("0.8, 0.2") == (0.8, 0.2, 0.0)
     assert parse_fractions([0, 0, 1]) == (0.0, 0.0, 1.0)
-    with pytest.raises(DataError, match="sum to 1"):
+    # a bad option is a ConfigError naming the option
+    with pytest.raises(ConfigError, match="--split: fractions must be >= 0 and sum to 1"):
         parse_fractions("0.5,0.2,0.2")
-    with pytest.raises(DataError, match="expected numbers"):
+    with pytest.raises(ConfigError, match="--split: expected numbers"):
         parse_fractions("a,b,c")
-    with pytest.raises(DataError, match="expected 3 fractions"):
+    with pytest.raises(ConfigError, match="--split: expected 3 fractions"):
         parse_fractions("0.25,0.25,0.25,0.25")
+    with pytest.raises(ConfigError, match="--fractions: fractions must be >= 0"):
+        parse_fractions("nan,0.5,0.5", what="--fractions")  # NaN compares false: caught anyway
+    with pytest.raises(ConfigError, match="fractions must be >= 0"):
+        parse_fractions([float("inf"), 0, 0])
 
 
 def test_split_files(tmp_path: Path) -> None:
