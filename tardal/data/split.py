@@ -370,6 +370,11 @@ def chunked_split(
     out: dict[str, list[str]] = {p: [] for p in parts}
     if not flat:
         return out
+    # Chunks in frame order, whatever order they came in: the result depends on the seed only.
+    rank = {s: i for i, s in enumerate(_frame_order(flat))}
+    chunks = sorted((sorted(c, key=rank.__getitem__) for c in chunks),
+                    key=lambda c: rank[c[0]])
+    flat = [s for c in chunks for s in c]
     V = _count_matrix(counts, flat)
     n, nch = len(flat), len(chunks)
     index = {s: i for i, s in enumerate(flat)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,10 +14,16 @@ import yaml
 
 from tardal.data.check import check_dataset
 from tardal.data.dataset import PairedDataset
-from tardal.data.importers import IMPORTERS, M3FD_NAMES, ImportResult, import_dataset
+from tardal.data.importers import (
+    IMPORTERS,
+    M3FD_NAMES,
+    ImportOptions,
+    ImportResult,
+    import_dataset,
+)
 from tardal.data.labels import read_yolo
 from tardal.data.layout import read_index, read_split
-from tardal.errors import DataError, UnknownNameError
+from tardal.errors import ConfigError, DataError, UnknownNameError
 from tests.conftest import REPO
 from tests.data.helpers import scene, voc_xml, write_png
 
@@ -381,3 +388,107 @@ def test_real_unlabelled_pairs(shared_data: Path, tmp_path: Path, name: str, pai
     assert sum(result.splits.values()) == pairs
     report = check_dataset(tmp_path / name, decode=False)
     assert report["ok"] and report["pairs"] == pairs
+
+
+# ----------------------------------------------------------------------------------------
+# Splits: shipped, published, random; options
+# ----------------------------------------------------------------------------------------
+
+
+def write_lists(folder: Path, parts: dict[str, list[str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, stems in parts.items():
+        (folder / f"{part}.txt").write_text("".join(f"{s}\n" for s in stems))
+    return folder
+
+
+PUBLISHED = {"train": ["00000", "00001", "00002", "00003", "00004", "00005"],
+             "val": ["00006", "00007"], "test": ["00008", "00009"]}
+
+
+@pytest.mark.parametrize("form", ["folder", "files", "coco"])
+def test_m3fd_published_split(tmp_path: Path, form: str) -> None:
+    make_m3fd(tmp_path / "src")
+    if form == "coco":
+        files = []
+        for part, stems in PUBLISHED.items():
+            path = tmp_path / "coco" / f"m3fd-{part}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps({"images": [{"id": s, "file_name": f"{s}.png"}
+                                                   for s in stems], "categories": []}))
+            files.append(path)
+    else:
+        folder = write_lists(tmp_path / "lists", PUBLISHED)
+        files = [folder] if form == "folder" else [folder / f"{p}.txt" for p in PUBLISHED]
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", split_files=files)
+    for part, stems in PUBLISHED.items():
+        assert read_split(tmp_path / "out", part) == stems
+    assert result.splits == {"train": 6, "val": 2, "test": 2}
+    info = read_yaml(tmp_path / "out" / "data.yaml")
+    assert info["split"] == [0.6, 0.2, 0.2] and "published split" in info["split_from"]
+
+
+def test_published_split_mismatch(tmp_path: Path) -> None:
+    make_m3fd(tmp_path / "src")
+    lists = write_lists(tmp_path / "lists", {"train": PUBLISHED["train"] + ["00042"],
+                                             "val": PUBLISHED["val"], "test": ["00008"]})
+    with pytest.raises(DataError, match=r"1 stem\(s\) of split file .*lists/train\.txt are not in "
+                                        r"the source: 00042; 1 pair\(s\) of the source are in no "
+                                        r"split file .*: 00009"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "out", split_files=[lists])
+    assert not (tmp_path / "out").exists() and no_leftovers(tmp_path)
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", split_files=[lists],
+                            strict=False)
+    assert result.splits == {"train": 6, "val": 2, "test": 1}
+    assert result.skipped == [("00009", f"not listed in the split files ({lists}/train.txt, "
+                                        f"{lists}/val.txt, {lists}/test.txt)")]
+    assert (tmp_path / "out" / "meta" / "skipped.tsv").read_text().startswith("00009\t")
+
+
+def test_llvip_takes_a_published_split_too(tmp_path: Path) -> None:
+    make_llvip(tmp_path / "src", train=4, test=2)
+    lists = write_lists(tmp_path / "lists", {"train": ["10000", "10001", "19001"],
+                                             "val": ["10002"], "test": ["10003", "19000"]})
+    result = import_dataset("llvip", tmp_path / "src", tmp_path / "out", split_files=[lists])
+    assert read_split(tmp_path / "out", "train") == ["10000", "10001", "19001"]
+    assert result.splits == {"train": 3, "val": 1, "test": 2}
+
+
+def test_m3fd_default_is_the_shipped_split(tmp_path: Path, monkeypatch) -> None:
+    import tardal.data.importers as importers
+
+    make_m3fd(tmp_path / "src")
+    shipped = write_lists(tmp_path / "data" / "m3fd", PUBLISHED)
+    monkeypatch.setattr(importers, "shipped_split_dir", lambda name: tmp_path / "data" / name)
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+    assert read_split(tmp_path / "out", "val") == ["00006", "00007"]
+    assert result.split_from == f"the split shipped in {shipped}"
+    # --split/--seed belong to the random split
+    with pytest.raises(ConfigError, match="M3FD uses the shipped split .* unless --random-split"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "o2", split="0.8,0.1,0.1")
+    # no shipped split (an installed package): say what to pass
+    monkeypatch.setattr(importers, "shipped_split_dir", lambda name: tmp_path / "nowhere")
+    with pytest.raises(DataError, match="shipped with the project is not at .*nowhere.*pass "
+                                        "--split-file DIR .* or --random-split"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "o3")
+    assert m3fd_random(tmp_path / "src", tmp_path / "o4").pairs == 10
+
+
+def test_import_options(tmp_path: Path) -> None:
+    make_m3fd(tmp_path / "src", n=4)
+    opts = ImportOptions(random_split=True, seed=2, split="0.5,0.25,0.25")
+    assert opts.fractions == (0.5, 0.25, 0.25) and opts.split_seed == 2
+    a = import_dataset("m3fd", tmp_path / "src", tmp_path / "a", opts)
+    b = import_dataset("m3fd", tmp_path / "src", tmp_path / "b", opts, copy=True)  # keyword wins
+    assert a.splits == b.splits and (tmp_path / "b" / "ir").is_dir()
+    assert not (tmp_path / "a" / "ir").exists()
+    with pytest.raises(ConfigError, match="unknown option.*labels"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "c", labels="x")
+    with pytest.raises(ConfigError, match="align must be one of error, resize"):
+        ImportOptions(align="stretch")
+    with pytest.raises(ConfigError, match="either a published split .* or --random-split"):
+        ImportOptions(split_files=(tmp_path,), random_split=True)
+    with pytest.raises(ConfigError, match="cannot be combined with a published split"):
+        ImportOptions(split_files=(tmp_path,), seed=1)
+    with pytest.raises(ConfigError, match="--split: fractions must be >= 0 and sum to 1"):
+        ImportOptions(split="0.5,0.6")
