@@ -394,8 +394,7 @@ def chunked_split(
             S[chunk_of[i], keys.index(strata[s])] += per_image[i]
         columns.append(S[:, S.sum(0) > 0] * math.sqrt(strata_weight))
     columns.append(np.asarray([[len(c)] for c in chunks], np.float64))
-    F = np.hstack([c / c.sum(0) for c in columns if c.shape[1]])
-    F = np.nan_to_num(F)
+    F = np.hstack([c / c.sum(0) for c in columns if c.shape[1]])  # no column sums to 0
     target = frac[:, None] * F.sum(0)[None, :]
 
     pairs = np.asarray([(index[a], index[b]) for a, b in frame_neighbours(flat, radius)
