@@ -21,11 +21,17 @@ _IMPORT_SHORT = {
 _IMPORT_HELP = {
     "m3fd": (
         "M3FD detection release: Ir/, Vis/, Annotation/*.xml (Pascal VOC). The six classes are "
-        "matched by name (People, Car, Bus, Motorcycle, Lamp, Truck; case ignored). No split is "
-        "published: a seeded split keeps every class's share of boxes close in each part.",
+        "matched by name (People, Car, Bus, Motorcycle, Lamp, Truck; case ignored). The split is "
+        "the canonical one shipped in data/m3fd/ (whole runs of consecutive frames in one part, "
+        "class and scenario shares kept; see data/README.md), or a published one "
+        "(--split-file), or with --random-split a seeded class-stratified split image by image "
+        "(neighbouring, near-identical frames then land in train and test alike).",
         "tardal data import m3fd /data/M3FD_Detection --out datasets/m3fd\n"
-        "  tardal data import m3fd /data/M3FD_Detection --out datasets/m3fd --seed 1 "
-        "--split 0.8,0.1,0.1 --copy",
+        "  tardal data import m3fd /data/M3FD_Detection --out datasets/m3fd-3rd "
+        "--split-file m3fd-labels/m3fd-train.json m3fd-labels/m3fd-val.json "
+        "m3fd-labels/m3fd-test.json\n"
+        "  tardal data import m3fd /data/M3FD_Detection --out datasets/m3fd-random "
+        "--random-split --seed 1 --split 0.8,0.1,0.1 --copy",
     ),
     "llvip": (
         "LLVIP: infrared/{train,test}/, visible/{train,test}/, Annotations/*.xml (class person). "
@@ -85,9 +91,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         k.add_argument("src", metavar="SRC", type=Path, help="the release's top folder")
         k.add_argument("--out", required=True, type=Path, metavar="DIR",
                        help="output data set root (must not exist or be empty, see --overwrite)")
-        k.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
-        k.add_argument("--split", default="0.7,0.15,0.15", metavar="TRAIN,VAL,TEST",
-                       help="fractions summing to 1 (default 0.7,0.15,0.15)")
+        made = " (with --random-split)" if kind == "m3fd" else ""
+        k.add_argument("--seed", type=int, default=None,
+                       help=f"seed of the split{made} (default 0)")
+        k.add_argument("--split", default=None, metavar="TRAIN,VAL,TEST",
+                       help=f"fractions of the split{made}, summing to 1 (default 0.7,0.15,0.15)")
+        k.add_argument("--split-file", nargs="+", type=Path, metavar="DIR_OR_FILE",
+                       help="take a published split instead of making one: a folder holding "
+                       "train.txt, val.txt, test.txt (one stem per line), or such files, or COCO "
+                       "JSON files (their images' stems; the part comes from the file name, e.g. "
+                       "*train*.json). Stems that only the split or only the source holds are "
+                       "an error (with --skip-bad: a warning; unlisted pairs are left out)")
+        if kind == "m3fd":
+            k.add_argument("--random-split", action="store_true",
+                           help="ignore the shipped split: a seeded class-stratified split image "
+                           "by image (--seed, --split)")
         k.add_argument("--copy", action="store_true",
                        help="copy the images into DIR/ir and DIR/vi instead of indexing them")
         k.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
@@ -145,14 +163,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from tardal.data.importers import import_dataset
+    from tardal.data.importers import ImportOptions, import_dataset
 
-    options = dict(seed=args.seed, split=args.split, copy=args.copy, overwrite=args.overwrite,
-                   strict=not args.skip_bad, align=args.align, verify=args.verify,
-                   progress=sys.stderr.isatty())
-    if args.kind == "msrs":
-        options["labels"] = args.labels
-    result = import_dataset(args.kind, args.src, args.out, **options)
+    options = ImportOptions(
+        seed=args.seed, split=args.split, copy=args.copy, overwrite=args.overwrite,
+        strict=not args.skip_bad, align=args.align, verify=args.verify,
+        progress=sys.stderr.isatty(),
+        split_files=tuple(args.split_file) if args.split_file else None,
+        random_split=getattr(args, "random_split", False),
+    )
+    extra = {"labels": args.labels} if args.kind == "msrs" else {}
+    result = import_dataset(args.kind, args.src, args.out, options, **extra)
     print(result.summary())
     print(f"next: tardal data check {args.out}")
     return 0

@@ -11,6 +11,7 @@ Examples::
     tardal eval runs/train/synth-ct/weights/best.pt                       # test split
     tardal eval runs/train/ct/weights/best.pt data.root=runs/data/m3fd --split val
     tardal eval best.pt --out runs/eval/ct --save-json                    # + COCO predictions
+    tardal eval best.pt --categories ../shared/data/m3fd-labels/m3fd-test.json   # their ids
 
 Writes to ``--out`` (default: ``<run folder>/eval/<split>``):
 
@@ -20,8 +21,15 @@ Writes to ``--out`` (default: ``<run folder>/eval/<split>``):
   ``instances``, and ``weights``, ``mode``, ``epoch``, ``split``, ``data``, ``names``;
   undefined values (a class absent from the split) are ``null``;
 * ``metrics.md``: the same as Markdown tables (printed too);
-* ``predictions.json`` with ``--save-json``: COCO results ``[{"image_id": stem,
-  "category_id": class index + 1, "bbox": [x, y, w, h], "score"}]`` in original-image pixels.
+* ``predictions.json`` with ``--save-json``: a self-describing COCO file in original-image
+  pixels: ``info``, ``categories`` (``[{"id", "name"}]``, our class names), ``images``
+  (``[{"id": stem, "file_name", "width", "height"}]``, every evaluated image) and
+  ``annotations`` (``[{"id", "image_id": stem, "category_id", "bbox": [x, y, w, h], "score",
+  "area"}]``, ready for pycocotools' ``COCO.loadRes``). Category ids are class index + 1, or
+  with ``--categories FILE`` (implies ``--save-json``) the ids of the categories of that COCO
+  file matched by name, ignoring case (a class of ours missing there is an error): use it to
+  score against a third-party annotation file whose class order differs from ours, e.g. M3FD's
+  ``m3fd-test.json`` (People 1, Car 2, Motorcycle 3, Bus 4, Truck 5, Lamp 6).
 
 Overrides change the saved config, typically ``data.root=DIR`` when the data set has moved, or
 ``detector.conf=0.25``.
@@ -50,7 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", help="data split to score (default: test)")
     p.add_argument("--out", help="output folder (default: <run>/eval/<split>)")
     p.add_argument("--save-json", action="store_true",
-                   help="also write the predictions as COCO results (predictions.json)")
+                   help="also write the predictions as a COCO file (predictions.json)")
+    p.add_argument("--categories", metavar="FILE",
+                   help="COCO JSON file whose 'categories' give the category ids of "
+                   "predictions.json, matched to our classes by name (implies --save-json)")
     p.add_argument("--batch-size", type=int, default=0, help="default: the run's data.batch_size")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -74,15 +85,29 @@ def summary_markdown(metrics: dict, title: str, run_name: str) -> str:
             f"{markdown_table(metrics, names)}")
 
 
+def image_records(root: Path, ground_truths: list[dict]) -> list[dict]:
+    """``{"image_id", "size", "file_name"}`` per evaluated image: the file name is that of the
+    infrared image of the pair (M3FD names both files alike)."""
+    from tardal.data.layout import resolve_pairs
+
+    pairs = resolve_pairs(root, [str(g["image_id"]) for g in ground_truths], labels=False)
+    files = {p.stem: p.ir.name for p in pairs}
+    return [{"image_id": g["image_id"], "size": g["size"], "file_name": files[str(g["image_id"])]}
+            for g in ground_truths]
+
+
 def run(args: argparse.Namespace) -> int:
     from tardal.engine.evaluate import evaluate_run, load_run
-    from tardal.evaluation import to_coco_results, write_json
+    from tardal.evaluation import category_ids, coco_predictions, read_categories, write_json
     from tardal.io import atomic_write_text
 
     weights = Path(args.weights)
     if not weights.is_file():
         raise CheckpointError(f"checkpoint {weights} does not exist")
+    categories = read_categories(args.categories) if args.categories else None
     loaded = load_run(weights, args.overrides, device=args.device)
+    if categories is not None:  # fail before the evaluation, not after it
+        category_ids(loaded.names, categories, f"--categories {args.categories}")
     report = evaluate_run(loaded, args.split, batch_size=args.batch_size or None,
                           progress=not args.no_progress)
     out = Path(args.out) if args.out else default_out(weights, args.split)
@@ -95,8 +120,15 @@ def run(args: argparse.Namespace) -> int:
              f"{metrics['instances']} objects")
     text = summary_markdown(metrics, title, loaded.mode.name)
     atomic_write_text(out / "metrics.md", text)
-    if args.save_json:
-        write_json(out / "predictions.json", to_coco_results(report.predictions))
+    if args.save_json or categories is not None:
+        coco = coco_predictions(
+            report.predictions, loaded.names, image_records(report.root, report.ground_truths),
+            categories=categories,
+            info={"weights": str(weights), "mode": loaded.mode.name, "epoch": loaded.epoch,
+                  "split": args.split, "data": str(report.root),
+                  "categories_from": str(args.categories) if args.categories else
+                  "class index + 1"})
+        write_json(out / "predictions.json", coco)
     print(text)
     print(f"results in {out}")
     return 0

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from tardal.data.labels import read_yolo, yolo_to_xyxy
-from tardal.data.layout import Pair, read_data_yaml, resolve_pairs, split_stems
+from tardal.data.layout import Pair, check_pair_size, read_data_yaml, resolve_pairs, split_stems
 from tardal.data.transforms import AugmentSettings, letterbox, random_augment, resize_image
 from tardal.errors import ConfigError, DataError
 from tardal.io import read_ir, read_rgb
@@ -43,14 +43,11 @@ def read_pair(pair: Pair, align: str = "error") -> tuple[np.ndarray, np.ndarray]
     ir = read_ir(pair.ir)
     vis = read_rgb(pair.vi)
     if ir.shape[:2] != vis.shape[:2]:
-        (h, w), (hv, wv) = ir.shape[:2], vis.shape[:2]
         if align != "resize":
-            raise DataError(
-                f"pair {pair.stem!r}: infrared {pair.ir} is {w}x{h} but visible {pair.vi} is "
-                f"{wv}x{hv} (width x height); register the pair, or set align to 'resize' "
-                "(data.align=resize) to resize the visible image to the infrared size"
-            )
-        vis = resize_image(vis, h, w)
+            check_pair_size(pair.stem, pair.ir, ir.shape[:2], pair.vi, vis.shape[:2],
+                            hint="register the pair, or set align to 'resize' (data.align=resize) "
+                            "to resize the visible image to the infrared size")
+        vis = resize_image(vis, *ir.shape[:2])
     return ir, vis
 
 
@@ -68,6 +65,9 @@ class PairedDataset(Dataset):
         align: ``"error"`` or ``"resize"`` for pairs whose images differ in size.
         seed: augmentation seed; item ``i`` of epoch ``e`` draws from ``(seed, e, i)``, so
             results do not depend on worker count or order.
+        exclude: stems to leave out (e.g. the pairs ``tardal data check`` found unusable, when
+            training with ``--skip-bad``); stems the split does not hold are ignored. Excluded
+            pairs are not resolved, so their files may be missing or broken.
 
     Items are dicts:
 
@@ -88,6 +88,7 @@ class PairedDataset(Dataset):
         augment: AugmentSettings | None = None,
         align: str = "error",
         seed: int = 0,
+        exclude: Iterable[str] = (),
     ) -> None:
         if align not in ALIGN_MODES:
             raise ConfigError(f"align must be one of {', '.join(ALIGN_MODES)}, found {align!r}")
@@ -98,6 +99,14 @@ class PairedDataset(Dataset):
         self.names: list[str] = list(self.info.names)
         self.split = split if isinstance(split, str) else "custom"
         stems = split_stems(self.root, split) if isinstance(split, str) else list(split)
+        if isinstance(exclude, str):
+            raise ConfigError(f"exclude must be a collection of stems, found the string {exclude!r}")
+        leave_out = set(exclude)
+        self.excluded: list[str] = [s for s in stems if s in leave_out]
+        if self.excluded:
+            stems = [s for s in stems if s not in leave_out]
+            log.info("split %r of %s: leaving out %d excluded pair(s)", self.split, self.root,
+                     len(self.excluded))
         if not stems:
             log.warning("split %r of %s is empty", self.split, self.root)
         self.pairs: list[Pair] = resolve_pairs(self.root, stems, labels=self.info.labels)

@@ -5,24 +5,33 @@
     ROOT/ir/<stem>.<ext>   ROOT/vi/<stem>.<ext>   ROOT/labels/<stem>.txt
     ROOT/meta/train.txt, val.txt, test.txt     one stem per line (missing or empty: no images)
     ROOT/meta/index.tsv                        optional: stem<TAB>ir_path<TAB>vi_path
+    ROOT/meta/conditions.tsv                   optional: stem<TAB>condition (synthetic set)
     ROOT/data.yaml                             names, labels, source, seed, split, ...
 
 When ``meta/index.tsv`` exists it says where every pair's images are (paths relative to ROOT or
 absolute) and ``ROOT/ir``, ``ROOT/vi`` are not looked at. Labels always live in
 ``ROOT/labels``. Nothing here decodes an image.
+
+This module owns the layout: every writer (the importers, the synthetic generator) builds its
+paths with :func:`image_path` and :func:`label_path` and writes the meta files through the
+``write_*`` functions here. A stem is a plain file name without extension: stems holding a path
+separator or ``..``, or absolute ones, are refused wherever they are read or written
+(:func:`check_stem`), so no path built from a stem can leave the data set folder.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
 import yaml
 
-from tardal.errors import DataError
-from tardal.io import IMAGE_SUFFIXES, atomic_write_text
+from tardal.errors import ConfigError, DataError
+from tardal.io import IMAGE_SUFFIXES, atomic_write_text, list_images
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +40,10 @@ ALL = "all"  # pseudo split: every pair of the set
 DATA_YAML = "data.yaml"
 INDEX = "meta/index.tsv"
 SKIPPED = "meta/skipped.tsv"
+CONDITIONS = "meta/conditions.tsv"
+MODALITIES = ("ir", "vi")  # image folders: infrared, visible
+LABELS = "labels"
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
 
 class Pair(NamedTuple):
@@ -55,7 +68,7 @@ class DataInfo:
     labels: bool = False
     source: str = "unknown"
     seed: int = 0
-    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split: tuple[float, float, float] = DEFAULT_FRACTIONS
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,11 +118,11 @@ def read_data_yaml(root: str | Path) -> DataInfo:
     seed = data.pop("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DataError(f"{path}: key 'seed' must be an integer, found {seed!r}")
-    split = data.pop("split", [0.7, 0.15, 0.15])
+    split = data.pop("split", list(DEFAULT_FRACTIONS))
     try:
-        split_t = parse_fractions(split)
-    except DataError as exc:
-        raise DataError(f"{path}: key 'split': {exc}") from None
+        split_t = parse_fractions(split, what=f"{path}: key 'split'")
+    except ConfigError as exc:  # a bad file, not a bad option
+        raise DataError(str(exc)) from None
     return DataInfo(names=names, labels=labels, source=source, seed=seed, split=split_t, extra=data)
 
 
@@ -119,32 +132,126 @@ def write_data_yaml(root: str | Path, info: DataInfo) -> None:
     atomic_write_text(Path(root) / DATA_YAML, text)
 
 
-def parse_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
+def parse_fractions(value: str | Sequence[float], what: str = "--split") -> tuple[float, float, float]:
     """``"0.7,0.15,0.15"`` or a list -> (train, val, test) fractions summing to 1.
 
-    Two values mean (train, val) with no test part.
+    Two values mean (train, val) with no test part. ``what`` names the option or key in error
+    messages. Raises :class:`~tardal.errors.ConfigError` for anything else (wrong count, not a
+    number, NaN or infinite, negative, a sum other than 1).
     """
     if isinstance(value, str):
-        parts = [p for p in value.replace(" ", "").split(",") if p]
+        parts: list[Any] = [p for p in value.replace(" ", "").split(",") if p]
     elif isinstance(value, (list, tuple)):
         parts = list(value)
     else:
-        raise DataError(f"expected fractions like 0.7,0.15,0.15, found {value!r}")
+        raise ConfigError(f"{what}: expected fractions like 0.7,0.15,0.15, found {value!r}")
     try:
         nums = [float(p) for p in parts]
     except (TypeError, ValueError):
-        raise DataError(f"expected numbers like 0.7,0.15,0.15, found {value!r}") from None
+        raise ConfigError(f"{what}: expected numbers like 0.7,0.15,0.15, found {value!r}") from None
     if len(nums) == 2:
         nums.append(0.0)
     if len(nums) != 3:
-        raise DataError(f"expected 3 fractions train,val,test, found {len(nums)} in {value!r}")
-    if any(n < 0 for n in nums) or abs(sum(nums) - 1.0) > 1e-6:
-        raise DataError(f"fractions must be >= 0 and sum to 1, found {value!r} (sum {sum(nums):g})")
+        raise ConfigError(
+            f"{what}: expected 3 fractions train,val,test, found {len(nums)} in {value!r}")
+    if not all(math.isfinite(n) and n >= 0 for n in nums) or abs(sum(nums) - 1.0) > 1e-6:
+        raise ConfigError(
+            f"{what}: fractions must be >= 0 and sum to 1, found {value!r} (sum {sum(nums):g})")
     return (nums[0], nums[1], nums[2])
 
 
 # ----------------------------------------------------------------------------------------
-# Split files and index
+# Stems and paths
+# ----------------------------------------------------------------------------------------
+
+
+def check_stem(stem: str, where: str) -> str:
+    """Return ``stem`` when it is a plain file stem; DataError naming ``where`` otherwise.
+
+    Refused: an empty stem, a path separator (``/`` or ``\\``), ``..`` anywhere, an absolute
+    path or a drive (``C:``), a tab or line break. Such a stem would build a path outside the
+    folder it is joined to (``ROOT/labels/<stem>.txt``, an output folder of fused images, ...).
+    ``where`` is the file and line (``meta/train.txt:3``) or what was being written.
+    """
+    bad = ""
+    if not stem:
+        bad = "it is empty"
+    elif "/" in stem or "\\" in stem:
+        bad = "it holds a path separator"
+    elif ".." in stem:
+        bad = "it holds '..'"
+    elif os.path.isabs(stem) or (len(stem) >= 2 and stem[1] == ":"):
+        bad = "it is an absolute path"
+    elif any(c in stem for c in "\t\r\n"):
+        bad = "it holds a tab or line break"
+    if bad:
+        raise DataError(f"{where}: stem {stem!r} is refused: {bad} (a stem is a file name "
+                        "without folder or extension, e.g. 00390)")
+    return stem
+
+
+def image_path(root: str | Path, modality: str, stem: str, suffix: str) -> Path:
+    """``ROOT/<modality>/<stem><suffix>``; ``modality`` is ``ir`` or ``vi``, ``suffix`` e.g.
+    ``.png``."""
+    assert modality in MODALITIES, modality
+    return Path(root) / modality / f"{check_stem(stem, f'image path in {root}')}{suffix}"
+
+
+def label_path(root: str | Path, stem: str) -> Path:
+    """``ROOT/labels/<stem>.txt``."""
+    return Path(root) / LABELS / f"{check_stem(stem, f'label path in {root}')}.txt"
+
+
+def images_by_stem(folder: str | Path, role: str = "image", required: bool = False
+                   ) -> dict[str, Path]:
+    """Image files directly in ``folder`` keyed by stem, in name order.
+
+    Files without an image suffix and hidden files are ignored. A missing folder gives ``{}``,
+    or with ``required`` a DataError; two files with one stem (``a.png``, ``a.jpg``) raise
+    DataError naming both. ``role`` names the folder in messages (``infrared``, ``visible``,
+    ``fused``, ...). This is the one place where image files are matched by stem.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        if required:
+            raise DataError(f"{role} folder {folder} does not exist")
+        return {}
+    out: dict[str, Path] = {}
+    for p in list_images(folder):
+        if p.name.startswith("."):
+            continue
+        if p.stem in out:
+            raise DataError(
+                f"{role} folder {folder} holds two images with stem {p.stem!r}: "
+                f"{out[p.stem].name}, {p.name}"
+            )
+        out[p.stem] = p
+    return out
+
+
+def size_mismatch(stem: str, ir: Path, ir_hw: tuple[int, int], vi: Path,
+                  vi_hw: tuple[int, int]) -> str | None:
+    """The message for a pair whose infrared and visible sizes differ, or None when equal.
+
+    Sizes are (height, width); the message gives them as width x height and names both files.
+    This is the one place where pair sizes are compared; callers add how to proceed.
+    """
+    if tuple(ir_hw) == tuple(vi_hw):
+        return None
+    return (f"pair {stem!r}: infrared {ir} is {ir_hw[1]}x{ir_hw[0]} but visible {vi} is "
+            f"{vi_hw[1]}x{vi_hw[0]} (width x height)")
+
+
+def check_pair_size(stem: str, ir: Path, ir_hw: tuple[int, int], vi: Path,
+                    vi_hw: tuple[int, int], hint: str = "") -> None:
+    """Raise DataError (:func:`size_mismatch`'s message, then ``hint``) when the sizes differ."""
+    msg = size_mismatch(stem, ir, ir_hw, vi, vi_hw)
+    if msg is not None:
+        raise DataError(f"{msg}; {hint}" if hint else msg)
+
+
+# ----------------------------------------------------------------------------------------
+# Split files, index and conditions
 # ----------------------------------------------------------------------------------------
 
 
@@ -152,40 +259,53 @@ def split_path(root: str | Path, split: str) -> Path:
     return Path(root) / "meta" / f"{split}.txt"
 
 
-def read_split(root: str | Path, split: str) -> list[str]:
-    """Stems listed in ``ROOT/meta/<split>.txt`` in file order; a missing file gives [].
+def read_stem_lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, stem) of a one-stem-per-line file, in file order.
 
-    Blank lines, surrounding spaces and ``#`` comment lines are ignored; a stem listed twice
-    raises DataError naming the file and both lines.
+    Blank lines, surrounding spaces and ``#`` comment lines are ignored; a stem listed twice or
+    refused by :func:`check_stem` raises DataError naming the file and line(s).
     """
-    path = split_path(root, split)
-    if not path.is_file():
-        log.debug("%s does not exist: split %r is empty", path, split)
-        return []
-    stems: list[str] = []
+    out: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         stem = line.strip()
         if not stem or stem.startswith("#"):
             continue
+        check_stem(stem, f"{path}:{lineno}")
         if stem in seen:
             raise DataError(f"{path}:{lineno}: stem {stem!r} already listed on line {seen[stem]}")
         seen[stem] = lineno
-        stems.append(stem)
-    return stems
+        out.append((lineno, stem))
+    return out
+
+
+def read_split(root: str | Path, split: str) -> list[str]:
+    """Stems listed in ``ROOT/meta/<split>.txt`` in file order; a missing file gives [].
+
+    Blank lines, surrounding spaces and ``#`` comment lines are ignored; a stem listed twice,
+    or one with a path separator, ``..`` or an absolute path, raises DataError naming the file
+    and line.
+    """
+    path = split_path(root, split)
+    if not path.is_file():
+        log.debug("%s does not exist: split %r is empty", path, split)
+        return []
+    return [stem for _, stem in read_stem_lines(path)]
 
 
 def write_split(root: str | Path, split: str, stems: Iterable[str]) -> None:
     """Write ``ROOT/meta/<split>.txt`` (one stem per line; an empty file for no stems)."""
-    text = "".join(f"{s}\n" for s in stems)
-    atomic_write_text(split_path(root, split), text)
+    path = split_path(root, split)
+    text = "".join(f"{check_stem(s, f'writing {path}')}\n" for s in stems)
+    atomic_write_text(path, text)
 
 
 def read_index(root: str | Path) -> dict[str, tuple[Path, Path]] | None:
     """``ROOT/meta/index.tsv`` as stem -> (ir_path, vi_path), or None when there is no index.
 
     Relative paths are taken relative to ROOT. Raises DataError with file and line for a line
-    without exactly three tab-separated fields or a stem listed twice.
+    without exactly three tab-separated fields, a stem listed twice, or a stem refused by
+    :func:`check_stem`.
     """
     root = Path(root)
     path = root / INDEX
@@ -203,6 +323,7 @@ def read_index(root: str | Path) -> dict[str, tuple[Path, Path]] | None:
                 f"found {len(fields)} tab-separated field(s): {line!r}"
             )
         stem, ir, vi = (f.strip() for f in fields)
+        check_stem(stem, f"{path}:{lineno}")
         if stem in out:
             raise DataError(f"{path}:{lineno}: stem {stem!r} already listed on line {lines[stem]}")
         lines[stem] = lineno
@@ -214,32 +335,54 @@ def write_index(root: str | Path, rows: Iterable[tuple[str, str | Path, str | Pa
     """Write ``ROOT/meta/index.tsv`` from (stem, ir_path, vi_path) rows."""
     lines = []
     for stem, ir, vi in rows:
-        for p in (stem, str(ir), str(vi)):
+        check_stem(stem, f"writing {INDEX}")
+        for p in (str(ir), str(vi)):
             if "\t" in p or "\n" in p:
                 raise DataError(f"cannot write {p!r} into {INDEX}: it holds a tab or newline")
         lines.append(f"{stem}\t{ir}\t{vi}\n")
     atomic_write_text(Path(root) / INDEX, "".join(lines))
 
 
+def write_conditions(root: str | Path, rows: Iterable[tuple[str, str]]) -> None:
+    """Write ``ROOT/meta/conditions.tsv`` from (stem, condition) rows (the synthetic set)."""
+    lines = []
+    for stem, cond in rows:
+        check_stem(stem, f"writing {CONDITIONS}")
+        if not cond or any(c in cond for c in "\t\r\n"):
+            raise DataError(f"cannot write condition {cond!r} of {stem!r} into {CONDITIONS}")
+        lines.append(f"{stem}\t{cond}\n")
+    atomic_write_text(Path(root) / CONDITIONS, "".join(lines))
+
+
+def read_conditions(root: str | Path) -> dict[str, str] | None:
+    """``ROOT/meta/conditions.tsv`` as stem -> condition, or None when the file is absent.
+
+    A line without two tab-separated fields, a stem listed twice or a refused stem raises
+    DataError naming the file and line.
+    """
+    path = Path(root) / CONDITIONS
+    if not path.is_file():
+        return None
+    out: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 2 or not all(fields):
+            raise DataError(f"{path}:{lineno}: expected 'stem<TAB>condition', found {line!r}")
+        stem, cond = fields
+        check_stem(stem, f"{path}:{lineno}")
+        if stem in out:
+            raise DataError(f"{path}:{lineno}: stem {stem!r} already listed on line {lines[stem]}")
+        lines[stem] = lineno
+        out[stem] = cond
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # Resolving pairs
 # ----------------------------------------------------------------------------------------
-
-
-def images_by_stem(folder: Path) -> dict[str, Path]:
-    """Image files directly in ``folder`` keyed by stem; two files with one stem raise DataError."""
-    if not folder.is_dir():
-        return {}
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.suffix.lower() not in IMAGE_SUFFIXES or p.name.startswith("."):
-            continue
-        if p.stem in out:
-            raise DataError(
-                f"two images with stem {p.stem!r} in {folder}: {out[p.stem].name}, {p.name}"
-            )
-        out[p.stem] = p
-    return out
 
 
 def _missing_partner(stem: str, have: Path, missing_kind: str, where: Path) -> str:
@@ -258,7 +401,8 @@ def all_stems(root: str | Path) -> list[str]:
     index = read_index(root)
     if index is not None:
         return sorted(index)
-    return sorted(set(images_by_stem(root / "ir")) | set(images_by_stem(root / "vi")))
+    return sorted(set(images_by_stem(root / "ir", "infrared"))
+                  | set(images_by_stem(root / "vi", "visible")))
 
 
 def split_stems(root: str | Path, split: str) -> list[str]:
@@ -336,7 +480,7 @@ def find_pairs(
                 f"(ir/ {'found' if ir_dir.is_dir() else 'missing'}, "
                 f"vi/ {'found' if vi_dir.is_dir() else 'missing'})"
             )
-        irs, vis = images_by_stem(ir_dir), images_by_stem(vi_dir)
+        irs, vis = images_by_stem(ir_dir, "infrared"), images_by_stem(vi_dir, "visible")
         wanted = sorted(set(irs) | set(vis)) if stems is None else list(stems)
         for stem in wanted:
             ir, vi = irs.get(stem), vis.get(stem)
@@ -348,7 +492,7 @@ def find_pairs(
                 problems.append(_missing_partner(stem, ir, "visible", vi_dir))
             else:
                 found[stem] = (ir, vi)
-    label_dir = root / "labels"
+    label_dir = root / LABELS
     label_names = {p.name for p in label_dir.iterdir()} if labels and label_dir.is_dir() else set()
     pairs = []
     for stem in wanted:
@@ -356,7 +500,7 @@ def find_pairs(
             continue
         label = None
         if labels:
-            label = label_dir / f"{stem}.txt"
+            label = label_path(root, stem)
             if label.name not in label_names:
                 problems.append(f"label file {label} for pair {stem!r} does not exist "
                                 "(an image without objects needs an empty file)")

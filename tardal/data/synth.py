@@ -48,8 +48,17 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from tardal.data.labels import write_yolo, xyxy_to_yolo
+from tardal.data.layout import (
+    DataInfo,
+    image_path,
+    label_path,
+    write_conditions,
+    write_data_yaml,
+    write_split,
+)
 from tardal.errors import ConfigError
-from tardal.io import staged_dir
+from tardal.io import atomic_write_bytes, staged_dir
 
 log = logging.getLogger(__name__)
 
@@ -1093,13 +1102,11 @@ def _encode_png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _yolo_lines(boxes: Sequence[tuple[int, float, float, float, float]], width: int, height: int) -> str:
-    lines = []
-    for cls, x1, y1, x2, y2 in boxes:
-        cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
-        bw, bh = (x2 - x1) / width, (y2 - y1) / height
-        lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}\n")
-    return "".join(lines)
+def _yolo_rows(boxes: Sequence[tuple[int, float, float, float, float]], width: int,
+               height: int) -> np.ndarray:
+    """(N, 5) normalised ``cls cx cy w h`` rows of a scene's ``(cls, x1, y1, x2, y2)`` boxes."""
+    b = np.asarray([bx[1:] for bx in boxes], np.float64).reshape(-1, 4)
+    return xyxy_to_yolo(b, np.asarray([bx[0] for bx in boxes], np.int64), width, height)
 
 
 def generate(out: str | Path, num: int, width: int = 320, height: int = 256, seed: int = 0,
@@ -1117,7 +1124,6 @@ def generate(out: str | Path, num: int, width: int = 320, height: int = 256, see
     Raises ConfigError for bad arguments and DataError when ``out`` exists and is not empty
     (unless ``overwrite``).
     """
-    import yaml
     from tqdm import tqdm
 
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
@@ -1134,47 +1140,38 @@ def generate(out: str | Path, num: int, width: int = 320, height: int = 256, see
     per_class = [0] * len(CLASSES)
     per_cond = {c: 0 for c in CONDITIONS}
     with staged_dir(out, overwrite=overwrite) as tmp:
-        for sub in ("ir", "vi", "labels", "meta"):
-            (tmp / sub).mkdir()
         bar = tqdm(stems, desc="synth", unit="pair", disable=None if progress is None else not progress)
         for i, stem in enumerate(bar):
             sc = _render(np.random.default_rng([seed, i]), width, height)
-            (tmp / "ir" / f"{stem}.png").write_bytes(_encode_png(sc.ir))
-            (tmp / "vi" / f"{stem}.png").write_bytes(_encode_png(sc.vis))
-            boxes = sc.boxes
-            (tmp / "labels" / f"{stem}.txt").write_text(_yolo_lines(boxes, width, height), encoding="utf-8")
+            atomic_write_bytes(image_path(tmp, "ir", stem, ".png"), _encode_png(sc.ir))
+            atomic_write_bytes(image_path(tmp, "vi", stem, ".png"), _encode_png(sc.vis))
+            write_yolo(label_path(tmp, stem), _yolo_rows(sc.boxes, width, height))
             conditions.append(sc.condition)
             per_cond[sc.condition] += 1
-            for b in boxes:
+            for b in sc.boxes:
                 per_class[b[0]] += 1
         order = np.random.default_rng([seed, num, 0x5B11]).permutation(num)
         n_train, n_val, _ = split_counts(num, fractions)
         parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val],
                  "test": order[n_train + n_val:]}
         for name, idx in parts.items():
-            (tmp / "meta" / f"{name}.txt").write_text("".join(f"{stems[j]}\n" for j in sorted(idx)),
-                                                      encoding="utf-8")
-        (tmp / "meta" / "conditions.tsv").write_text(
-            "".join(f"{s}\t{c}\n" for s, c in zip(stems, conditions)), encoding="utf-8")
-        info = {
-            "names": list(CLASSES),
-            "labels": True,
-            "source": "synth",
-            "seed": seed,
-            "split": [float(f) for f in fractions],
-            "description": "synthetic registered infrared/visible street scenes (tardal data synth)",
-            "synth": {
-                "num": num,
-                "width": width,
-                "height": height,
-                "seed": seed,
-                "split": [float(f) for f in fractions],
-                "generator_version": GENERATOR_VERSION,
-                "conditions": per_cond,
-                "boxes_per_class": {CLASSES[c]: per_class[c] for c in range(len(CLASSES))},
-            },
-        }
-        (tmp / "data.yaml").write_text(yaml.safe_dump(info, sort_keys=False, default_flow_style=None),
-                                       encoding="utf-8")
+            write_split(tmp, name, [stems[j] for j in sorted(idx)])
+        write_conditions(tmp, zip(stems, conditions))
+        write_data_yaml(tmp, DataInfo(
+            names=list(CLASSES), labels=True, source="synth", seed=seed, split=fractions,
+            extra={
+                "description": "synthetic registered infrared/visible street scenes "
+                               "(tardal data synth)",
+                "synth": {
+                    "num": num,
+                    "width": width,
+                    "height": height,
+                    "seed": seed,
+                    "split": [float(f) for f in fractions],
+                    "generator_version": GENERATOR_VERSION,
+                    "conditions": per_cond,
+                    "boxes_per_class": {CLASSES[c]: per_class[c] for c in range(len(CLASSES))},
+                },
+            }))
     log.info("wrote %d synthetic pairs (%d boxes) to %s; conditions %s", num, sum(per_class), out, per_cond)
     return out

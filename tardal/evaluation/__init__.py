@@ -3,7 +3,10 @@
 from tardal.evaluation.coco import (
     DetectionAccumulator,
     best_f1,
+    category_ids,
+    coco_predictions,
     evaluate_detections,
+    read_categories,
     to_coco_ground_truth,
     to_coco_results,
 )
@@ -17,10 +20,13 @@ from tardal.evaluation.report import (
 __all__ = [
     "DetectionAccumulator",
     "best_f1",
+    "category_ids",
+    "coco_predictions",
     "evaluate_detections",
     "flatten_metrics",
     "markdown_comparison",
     "markdown_table",
+    "read_categories",
     "to_coco_ground_truth",
     "to_coco_results",
     "write_json",

@@ -26,14 +26,25 @@ ids 1..n in ground-truth order), runs the standard ``COCOeval`` bbox protocol (I
 * ``per_class``: ``{name: {"AP", "AP50", "precision", "recall", "f1", "conf", "instances",
   "detections"}}`` (``conf`` is the score threshold of the best F1).
 * ``images``, ``instances``: counts of evaluated images and ground-truth boxes.
+
+For files other tools read, :func:`coco_predictions` writes a self-describing COCO file
+(``info``, ``categories`` with the class names, ``images`` with sizes, ``annotations`` with
+scores) whose ``annotations`` list goes straight into pycocotools' ``COCO.loadRes``. Category
+ids are class index + 1 by default, or the ids of a reference annotation file's categories
+matched by name (:func:`read_categories`, :func:`category_ids`): class orders differ between
+releases of one data set (M3FD's third-party COCO files order People, Car, Motorcycle, Bus,
+Truck, Lamp; ours is People, Car, Bus, Motorcycle, Lamp, Truck), and ids taken from positions
+would silently swap classes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,20 +103,146 @@ def _xywh(boxes: np.ndarray) -> list[list[float]]:
 
 
 def to_coco_results(predictions: Iterable[Mapping[str, Any]],
-                    image_ids: Mapping[Hashable, int] | None = None) -> list[dict[str, Any]]:
-    """COCO result list: ``{"image_id", "category_id" (class index + 1), "bbox" [x,y,w,h],
-    "score"}`` per detection, in the order given.
+                    image_ids: Mapping[Hashable, int] | None = None,
+                    category_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """COCO result list: ``{"image_id", "category_id", "bbox" [x,y,w,h], "score"}`` per
+    detection, in the order given.
 
     ``image_ids`` maps our image ids to COCO's integer ids; without it ``image_id`` is kept as is.
+    ``category_ids[k]`` is the id of class index ``k`` (see :func:`category_ids`); without it
+    the id is the class index + 1.
     """
     out = []
     for rec in predictions:
-        r = _record(rec, "prediction", None, scores=True)
+        r = _record(rec, "prediction", None if category_ids is None else len(category_ids),
+                    scores=True)
         iid = image_ids[r["image_id"]] if image_ids is not None else r["image_id"]
         for bbox, label, score in zip(_xywh(r["boxes"]), r["labels"], r["scores"]):
-            out.append({"image_id": iid, "category_id": int(label) + 1, "bbox": bbox,
-                        "score": float(score)})
+            cat = int(label) + 1 if category_ids is None else int(category_ids[int(label)])
+            out.append({"image_id": iid, "category_id": cat, "bbox": bbox, "score": float(score)})
     return out
+
+
+def read_categories(path: str | Path) -> list[dict[str, Any]]:
+    """The ``categories`` block of a COCO JSON file, as ``[{"id": int, "name": str}]``.
+
+    Raises:
+        DataError: the file is missing or not JSON, has no ``categories`` list, or a category
+            lacks an integer ``id`` or a ``name``, or two share an id or (ignoring case) a name;
+            the message names the file and the entry.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise DataError(f"categories file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"categories file {path} is not a readable JSON file: {exc}") from None
+    cats = data.get("categories") if isinstance(data, dict) else None
+    if not isinstance(cats, list) or not cats:
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise DataError(f"{path}: expected a COCO file with a non-empty 'categories' list "
+                        f"[{{'id', 'name'}}, ...], found {found}")
+    out: list[dict[str, Any]] = []
+    ids: dict[int, int] = {}
+    names: dict[str, int] = {}
+    for k, c in enumerate(cats):
+        where = f"{path}: categories[{k}]"
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or \
+                isinstance(c.get("id"), bool) or not isinstance(c.get("id"), int):
+            raise DataError(f"{where}: expected {{'id': integer, 'name': string}}, found {c!r}")
+        cid, name = int(c["id"]), c["name"].strip()
+        if cid in ids:
+            raise DataError(f"{where}: id {cid} is also the id of categories[{ids[cid]}]")
+        if name.lower() in names:
+            raise DataError(f"{where}: name {name!r} is also the name of "
+                            f"categories[{names[name.lower()]}] (names are matched ignoring case)")
+        ids[cid], names[name.lower()] = k, k
+        out.append({"id": cid, "name": name})
+    return out
+
+
+def category_ids(names: Sequence[str], categories: Sequence[Mapping[str, Any]] | None = None,
+                 source: str = "the categories") -> list[int]:
+    """The COCO category id of each of our classes: class index + 1 without ``categories``,
+    else the id of the category of the same name (ignoring case and surrounding spaces).
+
+    Raises:
+        DataError: a class of ours has no category of that name; the message lists both name
+            sets (``source`` names where the categories came from).
+    """
+    if categories is None:
+        return list(range(1, len(names) + 1))
+    by_name = {str(c["name"]).strip().lower(): int(c["id"]) for c in categories}
+    missing = [n for n in names if str(n).strip().lower() not in by_name]
+    if missing:
+        theirs = ", ".join(str(c["name"]) for c in categories)
+        raise DataError(
+            f"{source}: no category named {', '.join(map(repr, missing))} (matched by name, "
+            f"ignoring case); our classes: {', '.join(map(str, names))}; its categories: {theirs}")
+    return [by_name[str(n).strip().lower()] for n in names]
+
+
+def coco_predictions(
+    predictions: Iterable[Mapping[str, Any]],
+    names: Sequence[str],
+    images: Iterable[Mapping[str, Any]],
+    *,
+    categories: Sequence[Mapping[str, Any]] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A self-describing COCO detection file for predictions in original-image pixels.
+
+    Args:
+        predictions: per-image prediction records (``image_id``, ``boxes_xyxy`` (K,4),
+            ``scores`` (K,), ``labels`` (K,) class indices into ``names``).
+        names: our class names.
+        images: one record per evaluated image: ``image_id``, ``size`` (H, W), optional
+            ``file_name`` (default ``str(image_id)``).
+        categories: a reference ``categories`` block (:func:`read_categories`); our classes
+            take its ids by name. None: ids are class index + 1.
+        info: extra entries for the ``info`` block.
+
+    Returns:
+        ``{"info", "categories": [{"id", "name"}], "images": [{"id", "file_name", "width",
+        "height"}], "annotations": [{"id", "image_id", "category_id", "bbox" [x,y,w,h],
+        "score", "area"}]}``; image ids are our ``image_id`` values (the stems), annotation ids
+        start at 1. ``annotations`` is a valid argument of pycocotools' ``COCO.loadRes``.
+
+    Raises:
+        DataError: malformed records, a label outside ``names``, a prediction for an image not
+            in ``images``, an image listed twice, or a class missing from ``categories``.
+    """
+    from tardal import __version__
+
+    ids = category_ids(names, categories, "categories")
+    image_list: list[dict[str, Any]] = []
+    seen: set[Hashable] = set()
+    for rec in images:
+        if "image_id" not in rec or rec.get("size") is None:
+            raise DataError(f"image record without 'image_id' and 'size' (keys: {sorted(rec)})")
+        iid = rec["image_id"]
+        if iid in seen:
+            raise DataError(f"image {iid!r} is listed twice")
+        seen.add(iid)
+        h, w = (int(v) for v in rec["size"])
+        image_list.append({"id": iid, "file_name": str(rec.get("file_name") or iid),
+                           "width": w, "height": h})
+    anns: list[dict[str, Any]] = []
+    for rec in predictions:
+        r = _record(rec, "prediction", len(names), scores=True)
+        if r["image_id"] not in seen:
+            raise DataError(f"prediction for image {r['image_id']!r}, which is not among the "
+                            "images of the file")
+        for bbox, label, score in zip(_xywh(r["boxes"]), r["labels"], r["scores"]):
+            anns.append({"id": len(anns) + 1, "image_id": r["image_id"],
+                         "category_id": ids[int(label)], "bbox": bbox, "score": float(score),
+                         "area": bbox[2] * bbox[3]})
+    head = {"description": "detections in original-image pixels, bbox = [x, y, width, height]",
+            "generator": f"tardal {__version__}"}
+    head.update(dict(info or {}))
+    cats = sorted(({"id": i, "name": str(n)} for i, n in zip(ids, names)), key=lambda c: c["id"])
+    return {"info": head, "categories": cats, "images": image_list, "annotations": anns}
 
 
 def to_coco_ground_truth(ground_truths: Iterable[Mapping[str, Any]], names: Sequence[str],

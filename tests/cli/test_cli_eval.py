@@ -74,15 +74,25 @@ def test_eval_writes_json_markdown_and_predictions(runs: dict[str, Path], tmp_pa
     assert sum(e["instances"] for e in metrics["per_class"].values()) == metrics["instances"]
     md = (out / "metrics.md").read_text()
     assert "| run " in md and "AP50:95" in md and "| all " in md and md.strip() in printed
-    preds = json.loads((out / "predictions.json").read_text())
-    assert isinstance(preds, list) and preds  # conf 0.001: an untrained detector still boxes
+    coco = json.loads((out / "predictions.json").read_text())
+    assert set(coco) == {"info", "categories", "images", "annotations"}
+    assert coco["categories"] == [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
+    assert coco["info"]["split"] == "test" and coco["info"]["mode"] == mode
+    test_stems = (runs["data"] / "meta" / "test.txt").read_text().split()
+    assert coco["images"] == [{"id": s, "file_name": f"{s}.png", "width": 64, "height": 64}
+                              for s in test_stems]
+    preds = coco["annotations"]
+    assert preds  # conf 0.001: an untrained detector still boxes
     total = sum(e["detections"] for e in metrics["per_class"].values())
     assert len(preds) >= total
+    assert [p["id"] for p in preds] == list(range(1, len(preds) + 1))
     for p in preds[:50]:
-        assert set(p) == {"image_id", "category_id", "bbox", "score"}
+        assert set(p) == {"id", "image_id", "category_id", "bbox", "score", "area"}
         assert 1 <= p["category_id"] <= len(NAMES) and 0 <= p["score"] <= 1
+        assert p["image_id"] in test_stems
         x, y, w, h = p["bbox"]
         assert w >= 0 and h >= 0 and x >= 0 and y >= 0 and x + w <= 64.01 and y + h <= 64.01
+        assert p["area"] == pytest.approx(w * h)
 
 
 def test_eval_default_output_folder_and_overrides(runs: dict[str, Path]) -> None:
@@ -126,3 +136,48 @@ def test_eval_matches_the_validation_of_the_run(runs: dict[str, Path]) -> None:
     for key in ("AP", "AP50"):
         saved = ckpt["metrics"][f"val/{key}"]
         assert math.isclose(report.results[key], saved, abs_tol=1e-9), key
+
+
+def test_eval_categories_by_name(runs: dict[str, Path], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """--categories FILE takes the category ids of a reference COCO file by name."""
+    ref = tmp_path / "ref.json"
+    order = ["truck", "LAMP", "motorcycle", "bus", "car", "people", "dog"]  # another order
+    ref.write_text(json.dumps({"categories": [{"id": 10 + k, "name": n}
+                                              for k, n in enumerate(order)]}))
+    out = tmp_path / "eval"
+    plain = tmp_path / "plain"
+    assert main(["eval", str(runs["ct"]), "--out", str(plain), "--save-json",
+                 "--no-progress"]) == 0
+    assert main(["eval", str(runs["ct"]), "--out", str(out), "--categories", str(ref),
+                 "--no-progress"]) == 0  # implies --save-json
+    coco = json.loads((out / "predictions.json").read_text())
+    want = {n: 10 + [o.lower() for o in order].index(n.lower()) for n in NAMES}
+    assert {c["name"]: c["id"] for c in coco["categories"]} == want
+    base = json.loads((plain / "predictions.json").read_text())["annotations"]
+    # the same detections; only the ids differ, class by class
+    assert len(coco["annotations"]) == len(base) > 0
+    for ours, theirs in zip(base, coco["annotations"]):
+        assert theirs["category_id"] == want[NAMES[ours["category_id"] - 1]]
+        assert theirs["bbox"] == ours["bbox"] and theirs["score"] == ours["score"]
+    capsys.readouterr()
+    ref.write_text(json.dumps({"categories": [{"id": 1, "name": "People"},
+                                              {"id": 2, "name": "Car"}]}))
+    assert main(["eval", str(runs["ct"]), "--out", str(tmp_path / "bad"), "--categories",
+                 str(ref), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no category named 'Bus', 'Motorcycle', 'Lamp', 'Truck'" in err
+    assert "our classes: People, Car, Bus" in err and "its categories: People, Car" in err
+    assert not (tmp_path / "bad").exists()  # stopped before evaluating
+
+
+def test_eval_categories_of_the_m3fd_annotations(runs: dict[str, Path], tmp_path: Path,
+                                                 shared_data: Path) -> None:
+    """Against the shared M3FD test file, Motorcycle gets id 3 and Bus id 4."""
+    ref = shared_data / "m3fd-labels" / "m3fd-test.json"
+    assert main(["eval", str(runs["ir"]), "--out", str(tmp_path), "--categories", str(ref),
+                 "--no-progress"]) == 0
+    coco = json.loads((tmp_path / "predictions.json").read_text())
+    ids = {c["name"]: c["id"] for c in coco["categories"]}
+    assert ids == {"People": 1, "Car": 2, "Motorcycle": 3, "Bus": 4, "Truck": 5, "Lamp": 6}
+    assert coco["info"]["categories_from"] == str(ref)

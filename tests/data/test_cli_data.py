@@ -113,3 +113,44 @@ def test_synth_calls_the_generator(tmp_path: Path, monkeypatch, capsys) -> None:
     assert rc == 2 and "expected WIDTHxHEIGHT" in capsys.readouterr().err
     rc = main(["data", "synth", "--out", str(tmp_path / "s"), "--num", "0"])
     assert rc == 2 and "--num must be positive" in capsys.readouterr().err
+
+
+def make_m3fd_tree(root: Path, n: int) -> None:
+    make_pairs(root, n)
+    (root / "ir").rename(root / "Ir")
+    (root / "vi").rename(root / "Vis")
+    (root / "Annotation").mkdir()
+    for i in range(n):
+        (root / "Annotation" / f"p{i}.xml").write_text(voc_xml(f"p{i}.png", (32, 24), [("car", (1, 1, 9, 9))]))
+
+
+def test_m3fd_split_options(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "m3fd"
+    make_m3fd_tree(src, 4)
+    with pytest.raises(SystemExit):
+        main(["data", "import", "m3fd", "--help"])
+    text = capsys.readouterr().out
+    assert "--split-file DIR_OR_FILE" in text and "--random-split" in text
+    # the shipped split lists other stems: an error naming the split file
+    rc = main(["data", "import", "m3fd", str(src), "--out", str(tmp_path / "a")])
+    assert rc == 2 and "data/m3fd/train.txt are not in the source" in capsys.readouterr().err
+    rc = main(["data", "import", "m3fd", str(src), "--out", str(tmp_path / "b"), "--split",
+               "0.5,0.25,0.25"])
+    assert rc == 2 and "unless --random-split is given" in capsys.readouterr().err
+    rc = main(["data", "import", "m3fd", str(src), "--out", str(tmp_path / "c"), "--random-split",
+               "--split", "0.5,0.25,0.25", "--seed", "1"])
+    assert rc == 0 and "train 2, val 1, test 1" in capsys.readouterr().out
+    (tmp_path / "train.txt").write_text("p0\np1\np2\n")
+    (tmp_path / "test.txt").write_text("p3\n")
+    rc = main(["data", "import", "m3fd", str(src), "--out", str(tmp_path / "d"), "--split-file",
+               str(tmp_path / "train.txt"), str(tmp_path / "test.txt")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "train 3, val 0, test 1" in out and "split: published split" in out
+    assert (tmp_path / "d" / "meta" / "test.txt").read_text() == "p3\n"
+    rc = main(["data", "import", "m3fd", str(src), "--out", str(tmp_path / "e"), "--split-file",
+               str(tmp_path / "train.txt"), "--random-split"])
+    assert rc == 2 and "not both" in capsys.readouterr().err
+    # pairs take a published split too; a missing pair is an error unless --skip-bad
+    rc = main(["data", "import", "pairs", str(tmp_path / "m3fd"), "--out", str(tmp_path / "f"),
+               "--split-file", str(tmp_path / "test.txt")])
+    assert rc == 2 and "3 pair(s) of the source are in no split file" in capsys.readouterr().err

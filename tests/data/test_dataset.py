@@ -163,3 +163,18 @@ def test_dataloader_with_workers(make_set) -> None:
     for got, want in zip(batches, serial):
         torch.testing.assert_close(got["ir"], want["ir"])  # same draws in workers as in-process
         assert got["name"] == want["name"]
+
+
+def test_exclude_leaves_pairs_out(make_set) -> None:
+    root = make_set(5)
+    (root / "vi" / "s3.png").write_bytes(b"")  # a broken pair, as --skip-bad would leave out
+    ds = PairedDataset(root, "train", exclude={"s3", "s1", "not-in-split"})
+    assert len(ds) == 3 and [ds[i]["name"] for i in range(3)] == ["s0", "s2", "s4"]
+    assert ds.excluded == ["s1", "s3"]
+    assert [p.stem for p in ds.pairs] == ["s0", "s2", "s4"]
+    # the labels stay with their pairs
+    assert ds[2]["boxes_xyxy"].tolist() == [[8.0, 6.0, 24.0, 30.0]]
+    assert len(PairedDataset(root, ["s0", "s1"], exclude=["s1"])) == 1
+    assert len(PairedDataset(root, "train", exclude=())) == 5
+    with pytest.raises(ConfigError, match="exclude must be a collection of stems"):
+        PairedDataset(root, "train", exclude="s1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,10 +14,17 @@ import yaml
 
 from tardal.data.check import check_dataset
 from tardal.data.dataset import PairedDataset
-from tardal.data.importers import IMPORTERS, M3FD_NAMES, import_dataset
+from tardal.data.importers import (
+    IMPORTERS,
+    M3FD_NAMES,
+    ImportOptions,
+    ImportResult,
+    import_dataset,
+)
 from tardal.data.labels import read_yolo
 from tardal.data.layout import read_index, read_split
-from tardal.errors import DataError, UnknownNameError
+from tardal.errors import ConfigError, DataError, UnknownNameError
+from tests.conftest import REPO
 from tests.data.helpers import scene, voc_xml, write_png
 
 H, W = 32, 40
@@ -38,6 +46,11 @@ def make_m3fd(root: Path, n: int = 10) -> dict[str, list[tuple[str, tuple[int, i
     return objects
 
 
+def m3fd_random(src: Path, out: Path, **options) -> ImportResult:
+    """M3FD import with the seeded per-image split (tiny sources are not the shipped split)."""
+    return import_dataset("m3fd", src, out, random_split=True, **options)
+
+
 def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
@@ -55,7 +68,7 @@ def test_registry_lists_importers() -> None:
 def test_m3fd_maps_classes_by_name(tmp_path: Path) -> None:
     objects = make_m3fd(tmp_path / "src")
     out = tmp_path / "out"
-    result = import_dataset("m3fd", tmp_path / "src", out, seed=0)
+    result = m3fd_random(tmp_path / "src", out, seed=0)
     info = read_yaml(out / "data.yaml")
     assert info["names"] == M3FD_NAMES and info["labels"] is True and info["source"] == "m3fd"
     assert info["seed"] == 0 and info["split"] == [0.7, 0.15, 0.15]
@@ -83,9 +96,9 @@ def test_m3fd_maps_classes_by_name(tmp_path: Path) -> None:
 
 def test_split_is_seeded(tmp_path: Path) -> None:
     make_m3fd(tmp_path / "src", n=30)
-    a = import_dataset("m3fd", tmp_path / "src", tmp_path / "a", seed=1)
-    b = import_dataset("m3fd", tmp_path / "src", tmp_path / "b", seed=1)
-    c = import_dataset("m3fd", tmp_path / "src", tmp_path / "c", seed=2)
+    a = m3fd_random(tmp_path / "src", tmp_path / "a", seed=1)
+    b = m3fd_random(tmp_path / "src", tmp_path / "b", seed=1)
+    c = m3fd_random(tmp_path / "src", tmp_path / "c", seed=2)
     for part in ("train", "val", "test"):
         assert read_split(tmp_path / "a", part) == read_split(tmp_path / "b", part)
     assert any(read_split(tmp_path / "a", p) != read_split(tmp_path / "c", p) for p in ("train", "val"))
@@ -99,7 +112,7 @@ def test_unknown_class_fails_and_leaves_nothing(tmp_path: Path) -> None:
         voc_xml("00004.png", (W, H), [("Car", (1, 1, 9, 9)), ("Tricycle", (1, 1, 9, 9))]))
     with pytest.raises(DataError, match=r"00004\.xml: object 2 has unknown class 'Tricycle'; "
                                         r"known classes: People, Car, Bus, Motorcycle, Lamp, Truck"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+        m3fd_random(tmp_path / "src", tmp_path / "out")
     assert not (tmp_path / "out").exists() and no_leftovers(tmp_path)
 
 
@@ -107,10 +120,10 @@ def test_pair_missing_partner_skipped_or_strict(tmp_path: Path, caplog) -> None:
     make_m3fd(tmp_path / "src")
     (tmp_path / "src" / "Vis" / "00002.png").unlink()
     with pytest.raises(DataError, match=r"pair '00002': .*Ir/00002\.png has no visible partner"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "strict", strict=True)
+        m3fd_random(tmp_path / "src", tmp_path / "strict", strict=True)
     assert not (tmp_path / "strict").exists() and no_leftovers(tmp_path)
     with caplog.at_level(logging.WARNING):
-        result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", strict=False)
+        result = m3fd_random(tmp_path / "src", tmp_path / "out", strict=False)
     assert "00002" in caplog.text and "no visible partner" in caplog.text
     assert result.pairs == 9 and [s for s, _ in result.skipped] == ["00002"]
     skipped = (tmp_path / "out" / "meta" / "skipped.tsv").read_text()
@@ -123,17 +136,17 @@ def test_missing_annotation_and_truncated_image(tmp_path: Path) -> None:
     (tmp_path / "src" / "Annotation" / "00001.xml").unlink()
     png = tmp_path / "src" / "Vis" / "00005.png"
     png.write_bytes(png.read_bytes()[:-16])
-    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", strict=False)
+    result = m3fd_random(tmp_path / "src", tmp_path / "out", strict=False)
     reasons = dict(result.skipped)
     assert set(reasons) == {"00001", "00005"}
     assert "Ir/00001.png has no annotation file" in reasons["00001"]
     assert "Annotation/00001.xml" in reasons["00001"]
     assert "Vis/00005.png is truncated" in reasons["00005"]
     with pytest.raises(DataError, match=r"pair '00001': .*has no annotation file .*Annotation/00001\.xml"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "strict", strict=True)
+        m3fd_random(tmp_path / "src", tmp_path / "strict", strict=True)
     (tmp_path / "src" / "Annotation" / "00001.xml").write_text(voc_xml("00001.png", (W, H), []))
     with pytest.raises(DataError, match=r"pair '00005': image .*Vis/00005\.png is truncated"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "strict", strict=True)
+        m3fd_random(tmp_path / "src", tmp_path / "strict", strict=True)
 
 
 def test_verify_finds_damage_inside_the_file(tmp_path: Path) -> None:
@@ -142,10 +155,10 @@ def test_verify_finds_damage_inside_the_file(tmp_path: Path) -> None:
     data = bytearray(png.read_bytes())
     data[60:80] = b"\xff" * 20  # inside the compressed data; header and IEND intact
     png.write_bytes(bytes(data))
-    assert import_dataset("m3fd", tmp_path / "src", tmp_path / "fast").pairs == 4
+    assert m3fd_random(tmp_path / "src", tmp_path / "fast").pairs == 4
     with pytest.raises(DataError, match=r"Ir/00002\.png is corrupt"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "slow", verify=True)
-    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "slow", verify=True, strict=False)
+        m3fd_random(tmp_path / "src", tmp_path / "slow", verify=True)
+    result = m3fd_random(tmp_path / "src", tmp_path / "slow", verify=True, strict=False)
     assert result.pairs == 3 and "Ir/00002.png is corrupt" in dict(result.skipped)["00002"]
     report = check_dataset(tmp_path / "fast")
     assert not report["ok"] and any("Ir/00002.png is corrupt" in p for p in report["problems"])
@@ -156,9 +169,9 @@ def test_size_mismatch(tmp_path: Path) -> None:
     write_png(tmp_path / "src" / "Vis" / "00001.png", np.zeros((2 * H, 2 * W, 3), np.uint8))
     with pytest.raises(DataError, match=rf"infrared .*Ir/00001\.png is {W}x{H} but visible "
                                         rf".*Vis/00001\.png is {2 * W}x{2 * H}"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "strict", strict=True)
-    assert import_dataset("m3fd", tmp_path / "src", tmp_path / "skip", strict=False).pairs == 3
-    kept = import_dataset("m3fd", tmp_path / "src", tmp_path / "keep", align="resize")
+        m3fd_random(tmp_path / "src", tmp_path / "strict", strict=True)
+    assert m3fd_random(tmp_path / "src", tmp_path / "skip", strict=False).pairs == 3
+    kept = m3fd_random(tmp_path / "src", tmp_path / "keep", align="resize")
     assert kept.pairs == 4 and read_yaml(tmp_path / "keep" / "data.yaml")["align"] == "resize"
     assert check_dataset(tmp_path / "keep")["ok"]  # check takes align from data.yaml
     item = PairedDataset(tmp_path / "keep", "all", align="resize")[1]
@@ -169,7 +182,7 @@ def test_xml_size_disagreeing_with_the_image_is_ignored(tmp_path: Path) -> None:
     make_m3fd(tmp_path / "src", n=2)
     (tmp_path / "src" / "Annotation" / "00000.xml").write_text(
         voc_xml("00000.png", (4 * W, 4 * H), [("Car", (0, 0, W // 2, H))]))
-    import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+    m3fd_random(tmp_path / "src", tmp_path / "out")
     rows = read_yolo(tmp_path / "out" / "labels" / "00000.txt", 6)
     np.testing.assert_allclose(rows, [[1, 0.25, 0.5, 0.5, 1.0]])
 
@@ -177,17 +190,17 @@ def test_xml_size_disagreeing_with_the_image_is_ignored(tmp_path: Path) -> None:
 def test_copy_and_overwrite(tmp_path: Path) -> None:
     make_m3fd(tmp_path / "src", n=3)
     out = tmp_path / "out"
-    import_dataset("m3fd", tmp_path / "src", out, copy=True)
+    m3fd_random(tmp_path / "src", out, copy=True)
     assert not (out / "meta" / "index.tsv").exists()
     assert (out / "ir" / "00001.png").read_bytes() == (tmp_path / "src" / "Ir" / "00001.png").read_bytes()
     assert (out / "vi" / "00001.png").read_bytes() == (tmp_path / "src" / "Vis" / "00001.png").read_bytes()
     assert len(PairedDataset(out, "all")) == 3
     with pytest.raises(DataError, match="exists and is not empty.*--overwrite"):
-        import_dataset("m3fd", tmp_path / "src", out)
-    import_dataset("m3fd", tmp_path / "src", out, overwrite=True)
+        m3fd_random(tmp_path / "src", out)
+    m3fd_random(tmp_path / "src", out, overwrite=True)
     assert (out / "meta" / "index.tsv").exists() and not (out / "ir").exists()
     with pytest.raises(DataError, match="must not be the source folder"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path, overwrite=True)
+        m3fd_random(tmp_path / "src", tmp_path, overwrite=True)
     assert (tmp_path / "src" / "Ir").is_dir()
 
 
@@ -195,7 +208,7 @@ def test_missing_source_folders(tmp_path: Path) -> None:
     (tmp_path / "src" / "Ir").mkdir(parents=True)
     (tmp_path / "src" / "junk").mkdir()
     with pytest.raises(DataError, match=r"expected a visible image folder named Vis or Vi or visible; found: Ir, junk"):
-        import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+        m3fd_random(tmp_path / "src", tmp_path / "out")
     with pytest.raises(DataError, match="source folder .*nowhere does not exist"):
         import_dataset("pairs", tmp_path / "nowhere", tmp_path / "out")
 
@@ -316,7 +329,16 @@ def test_real_m3fd_sample(shared_data: Path, tmp_path: Path) -> None:
     src = shared_data / "m3fd-sample"
     source_counts = count_voc_objects(src / "Annotation")
     assert sum(source_counts.values()) == 13 and set(source_counts) == {"People", "Car", "Lamp"}
-    result = import_dataset("m3fd", src, tmp_path / "m3fd")
+    # The default split is the shipped one, which lists 4,199 stems this sample lacks.
+    with pytest.raises(DataError, match=r"stem\(s\) of split file .*data/m3fd/train\.txt are "
+                                        r"not in the source: 00000, 00001"):
+        import_dataset("m3fd", src, tmp_path / "m3fd")
+    result = import_dataset("m3fd", src, tmp_path / "m3fd", strict=False)
+    shipped = {p: (REPO / "data" / "m3fd" / f"{p}.txt").read_text().split()
+               for p in ("train", "val", "test")}
+    part = next(p for p, stems in shipped.items() if "00390" in stems)
+    assert read_split(tmp_path / "m3fd", part) == ["00390"]
+    assert result.splits[part] == 1 and "data/m3fd" in result.split_from
     assert result.pairs == 1 and sum(result.boxes.values()) == 13
     assert {k: v for k, v in result.boxes.items() if v} == source_counts
     item = PairedDataset(tmp_path / "m3fd", "all", img_size=256)[0]
@@ -366,3 +388,107 @@ def test_real_unlabelled_pairs(shared_data: Path, tmp_path: Path, name: str, pai
     assert sum(result.splits.values()) == pairs
     report = check_dataset(tmp_path / name, decode=False)
     assert report["ok"] and report["pairs"] == pairs
+
+
+# ----------------------------------------------------------------------------------------
+# Splits: shipped, published, random; options
+# ----------------------------------------------------------------------------------------
+
+
+def write_lists(folder: Path, parts: dict[str, list[str]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, stems in parts.items():
+        (folder / f"{part}.txt").write_text("".join(f"{s}\n" for s in stems))
+    return folder
+
+
+PUBLISHED = {"train": ["00000", "00001", "00002", "00003", "00004", "00005"],
+             "val": ["00006", "00007"], "test": ["00008", "00009"]}
+
+
+@pytest.mark.parametrize("form", ["folder", "files", "coco"])
+def test_m3fd_published_split(tmp_path: Path, form: str) -> None:
+    make_m3fd(tmp_path / "src")
+    if form == "coco":
+        files = []
+        for part, stems in PUBLISHED.items():
+            path = tmp_path / "coco" / f"m3fd-{part}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps({"images": [{"id": s, "file_name": f"{s}.png"}
+                                                   for s in stems], "categories": []}))
+            files.append(path)
+    else:
+        folder = write_lists(tmp_path / "lists", PUBLISHED)
+        files = [folder] if form == "folder" else [folder / f"{p}.txt" for p in PUBLISHED]
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", split_files=files)
+    for part, stems in PUBLISHED.items():
+        assert read_split(tmp_path / "out", part) == stems
+    assert result.splits == {"train": 6, "val": 2, "test": 2}
+    info = read_yaml(tmp_path / "out" / "data.yaml")
+    assert info["split"] == [0.6, 0.2, 0.2] and "published split" in info["split_from"]
+
+
+def test_published_split_mismatch(tmp_path: Path) -> None:
+    make_m3fd(tmp_path / "src")
+    lists = write_lists(tmp_path / "lists", {"train": PUBLISHED["train"] + ["00042"],
+                                             "val": PUBLISHED["val"], "test": ["00008"]})
+    with pytest.raises(DataError, match=r"1 stem\(s\) of split file .*lists/train\.txt are not in "
+                                        r"the source: 00042; 1 pair\(s\) of the source are in no "
+                                        r"split file .*: 00009"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "out", split_files=[lists])
+    assert not (tmp_path / "out").exists() and no_leftovers(tmp_path)
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out", split_files=[lists],
+                            strict=False)
+    assert result.splits == {"train": 6, "val": 2, "test": 1}
+    assert result.skipped == [("00009", f"not listed in the split files ({lists}/train.txt, "
+                                        f"{lists}/val.txt, {lists}/test.txt)")]
+    assert (tmp_path / "out" / "meta" / "skipped.tsv").read_text().startswith("00009\t")
+
+
+def test_llvip_takes_a_published_split_too(tmp_path: Path) -> None:
+    make_llvip(tmp_path / "src", train=4, test=2)
+    lists = write_lists(tmp_path / "lists", {"train": ["10000", "10001", "19001"],
+                                             "val": ["10002"], "test": ["10003", "19000"]})
+    result = import_dataset("llvip", tmp_path / "src", tmp_path / "out", split_files=[lists])
+    assert read_split(tmp_path / "out", "train") == ["10000", "10001", "19001"]
+    assert result.splits == {"train": 3, "val": 1, "test": 2}
+
+
+def test_m3fd_default_is_the_shipped_split(tmp_path: Path, monkeypatch) -> None:
+    import tardal.data.importers as importers
+
+    make_m3fd(tmp_path / "src")
+    shipped = write_lists(tmp_path / "data" / "m3fd", PUBLISHED)
+    monkeypatch.setattr(importers, "shipped_split_dir", lambda name: tmp_path / "data" / name)
+    result = import_dataset("m3fd", tmp_path / "src", tmp_path / "out")
+    assert read_split(tmp_path / "out", "val") == ["00006", "00007"]
+    assert result.split_from == f"the split shipped in {shipped}"
+    # --split/--seed belong to the random split
+    with pytest.raises(ConfigError, match="M3FD uses the shipped split .* unless --random-split"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "o2", split="0.8,0.1,0.1")
+    # no shipped split (an installed package): say what to pass
+    monkeypatch.setattr(importers, "shipped_split_dir", lambda name: tmp_path / "nowhere")
+    with pytest.raises(DataError, match="shipped with the project is not at .*nowhere.*pass "
+                                        "--split-file DIR .* or --random-split"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "o3")
+    assert m3fd_random(tmp_path / "src", tmp_path / "o4").pairs == 10
+
+
+def test_import_options(tmp_path: Path) -> None:
+    make_m3fd(tmp_path / "src", n=4)
+    opts = ImportOptions(random_split=True, seed=2, split="0.5,0.25,0.25")
+    assert opts.fractions == (0.5, 0.25, 0.25) and opts.split_seed == 2
+    a = import_dataset("m3fd", tmp_path / "src", tmp_path / "a", opts)
+    b = import_dataset("m3fd", tmp_path / "src", tmp_path / "b", opts, copy=True)  # keyword wins
+    assert a.splits == b.splits and (tmp_path / "b" / "ir").is_dir()
+    assert not (tmp_path / "a" / "ir").exists()
+    with pytest.raises(ConfigError, match="unknown option.*labels"):
+        import_dataset("m3fd", tmp_path / "src", tmp_path / "c", labels="x")
+    with pytest.raises(ConfigError, match="align must be one of error, resize"):
+        ImportOptions(align="stretch")
+    with pytest.raises(ConfigError, match="either a published split .* or --random-split"):
+        ImportOptions(split_files=(tmp_path,), random_split=True)
+    with pytest.raises(ConfigError, match="cannot be combined with a published split"):
+        ImportOptions(split_files=(tmp_path,), seed=1)
+    with pytest.raises(ConfigError, match="--split: fractions must be >= 0 and sum to 1"):
+        ImportOptions(split="0.5,0.6")

@@ -9,18 +9,26 @@ import pytest
 from tardal.data.layout import (
     DataInfo,
     all_stems,
+    check_pair_size,
+    check_stem,
     find_pairs,
+    image_path,
+    images_by_stem,
+    label_path,
     parse_fractions,
+    read_conditions,
     read_data_yaml,
     read_index,
     read_split,
     resolve_pairs,
+    size_mismatch,
     split_stems,
+    write_conditions,
     write_data_yaml,
     write_index,
     write_split,
 )
-from tardal.errors import DataError
+from tardal.errors import ConfigError, DataError
 
 
 def test_data_yaml_round_trip_keeps_extra_keys(tmp_path: Path) -> None:
@@ -64,12 +72,17 @@ def test_parse_fractions() -> None:
     assert parse_fractions("0.7,0.15,0.15") == (0.7, 0.15, 0.15)
     assert parse_fractions("0.8, 0.2") == (0.8, 0.2, 0.0)
     assert parse_fractions([0, 0, 1]) == (0.0, 0.0, 1.0)
-    with pytest.raises(DataError, match="sum to 1"):
+    # a bad option is a ConfigError naming the option
+    with pytest.raises(ConfigError, match="--split: fractions must be >= 0 and sum to 1"):
         parse_fractions("0.5,0.2,0.2")
-    with pytest.raises(DataError, match="expected numbers"):
+    with pytest.raises(ConfigError, match="--split: expected numbers"):
         parse_fractions("a,b,c")
-    with pytest.raises(DataError, match="expected 3 fractions"):
+    with pytest.raises(ConfigError, match="--split: expected 3 fractions"):
         parse_fractions("0.25,0.25,0.25,0.25")
+    with pytest.raises(ConfigError, match="--fractions: fractions must be >= 0"):
+        parse_fractions("nan,0.5,0.5", what="--fractions")  # NaN compares false: caught anyway
+    with pytest.raises(ConfigError, match="fractions must be >= 0"):
+        parse_fractions([float("inf"), 0, 0])
 
 
 def test_split_files(tmp_path: Path) -> None:
@@ -153,3 +166,79 @@ def test_no_image_folders(tmp_path: Path) -> None:
     (tmp_path / "ir").mkdir()
     with pytest.raises(DataError, match="neither meta/index.tsv nor both image folders.*vi/ missing"):
         resolve_pairs(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------
+# Stems, paths, sizes, conditions
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stem, why", [
+    ("a/b", "path separator"), ("..\\x", "path separator"), ("..", "'..'"),
+    ("x..y", "'..'"), ("/etc/passwd", "path separator"), ("C:x", "absolute"), ("", "empty"),
+])
+def test_check_stem_refuses(stem: str, why: str) -> None:
+    with pytest.raises(DataError, match=f"where:1: stem .* is refused: .*{why}"):
+        check_stem(stem, "where:1")
+
+
+def test_check_stem_accepts_plain_stems() -> None:
+    for stem in ("00390", "00001D", "frame.001", "seq 2_0041", "a-b"):
+        assert check_stem(stem, "x") == stem
+    assert label_path("/r", "00390") == Path("/r/labels/00390.txt")
+    assert image_path("/r", "vi", "a", ".jpg") == Path("/r/vi/a.jpg")
+    with pytest.raises(DataError, match="is refused"):
+        label_path("/r", "../../etc/x")
+
+
+@pytest.mark.parametrize("line", ["../escape", "sub/s0", "/abs/s0"])
+def test_index_files_refuse_stems_that_leave_the_folder(make_set, line: str) -> None:
+    root = make_set(2)
+    (root / "meta" / "train.txt").write_text(f"s0\n{line}\n")
+    with pytest.raises(DataError, match=r"meta/train\.txt:2: stem .* is refused"):
+        read_split(root, "train")
+    write_index(root, [("s0", "ir/s0.png", "vi/s0.png")])
+    (root / "meta" / "index.tsv").write_text(f"s0\tir/s0.png\tvi/s0.png\n{line}\tir/s1.png\tvi/s1.png\n")
+    with pytest.raises(DataError, match=r"meta/index\.tsv:2: stem .* is refused"):
+        read_index(root)
+    with pytest.raises(DataError, match=r"is refused"):
+        write_split(root, "val", ["ok", line])
+    with pytest.raises(DataError, match=r"is refused"):
+        write_index(root, [(line, "a.png", "b.png")])
+
+
+def test_images_by_stem(tmp_path: Path) -> None:
+    assert images_by_stem(tmp_path / "none") == {}
+    with pytest.raises(DataError, match="fused folder .*none does not exist"):
+        images_by_stem(tmp_path / "none", "fused", required=True)
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "b.JPG").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / ".hidden.png").write_bytes(b"x")
+    assert images_by_stem(tmp_path) == {"a": tmp_path / "a.png", "b": tmp_path / "b.JPG"}
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    with pytest.raises(DataError, match="visible folder .* holds two images with stem 'a': a.jpg, a.png"):
+        images_by_stem(tmp_path, "visible")
+
+
+def test_pair_size_check() -> None:
+    ir, vi = Path("ir/p.png"), Path("vi/p.png")
+    assert size_mismatch("p", ir, (48, 64), vi, (48, 64)) is None
+    msg = size_mismatch("p", ir, (48, 64), vi, (96, 128))
+    assert msg == "pair 'p': infrared ir/p.png is 64x48 but visible vi/p.png is 128x96 (width x height)"
+    with pytest.raises(DataError, match=r"is 128x96 \(width x height\); do this"):
+        check_pair_size("p", ir, (48, 64), vi, (96, 128), hint="do this")
+    check_pair_size("p", ir, (48, 64), vi, (48, 64))
+
+
+def test_conditions_round_trip(tmp_path: Path) -> None:
+    assert read_conditions(tmp_path) is None
+    write_conditions(tmp_path, [("00000", "day"), ("00001", "fog")])
+    assert (tmp_path / "meta" / "conditions.tsv").read_text() == "00000\tday\n00001\tfog\n"
+    assert read_conditions(tmp_path) == {"00000": "day", "00001": "fog"}
+    (tmp_path / "meta" / "conditions.tsv").write_text("00000\tday\n00000\tfog\n")
+    with pytest.raises(DataError, match=r"conditions\.tsv:2: stem '00000' already listed on line 1"):
+        read_conditions(tmp_path)
+    (tmp_path / "meta" / "conditions.tsv").write_text("00000 day\n")
+    with pytest.raises(DataError, match=r"conditions\.tsv:1: expected 'stem<TAB>condition'"):
+        read_conditions(tmp_path)

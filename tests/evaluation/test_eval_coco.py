@@ -15,7 +15,10 @@ from tardal.errors import DataError
 from tardal.evaluation import (
     DetectionAccumulator,
     best_f1,
+    category_ids,
+    coco_predictions,
     evaluate_detections,
+    read_categories,
     to_coco_ground_truth,
     to_coco_results,
 )
@@ -242,3 +245,144 @@ def test_single_shifted_box_by_hand(dx, expected):
                        "area": 10000, "iscrowd": 0}],
         [{"image_id": 1, "category_id": 1, "bbox": [dx, 0, 100, 100], "score": 0.9}])
     assert stats[0] == pytest.approx(expected)
+
+
+# ----------------------------------------------------------------------------------------
+# Self-describing COCO files and category ids by name
+# ----------------------------------------------------------------------------------------
+
+M3FD_OURS = ["People", "Car", "Bus", "Motorcycle", "Lamp", "Truck"]
+
+
+def images_of(gts):
+    return [{"image_id": g["image_id"], "size": g["size"], "file_name": f"{g['image_id']}.png"}
+            for g in gts]
+
+
+def test_coco_predictions_file_loads_in_pycocotools():
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    preds = perfect()
+    d = coco_predictions(preds, NAMES, images_of(GT), info={"split": "test"})
+    json.dumps(d)
+    assert set(d) == {"info", "categories", "images", "annotations"}
+    assert d["info"]["split"] == "test" and "tardal" in d["info"]["generator"]
+    assert d["categories"] == [{"id": 1, "name": "person"}, {"id": 2, "name": "car"},
+                               {"id": 3, "name": "lamp"}]
+    assert d["images"][0] == {"id": "a", "file_name": "a.png", "width": 300, "height": 200}
+    assert len(d["images"]) == 3  # "c" has no detections but is listed
+    assert d["annotations"][1] == {"id": 2, "image_id": "a", "category_id": 2,
+                                   "bbox": [150.0, 20.0, 50.0, 70.0], "score": pytest.approx(0.8),
+                                   "area": 3500.0}
+    # The annotations go straight into loadRes against a ground truth with the same ids.
+    gt_dict = to_coco_ground_truth(GT, NAMES)
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt_dict
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(d["annotations"])
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)
+
+
+def test_category_ids_by_name():
+    theirs = [{"id": 1, "name": "People"}, {"id": 2, "name": "car"}, {"id": 3, "name": "Motorcycle"},
+              {"id": 4, "name": "BUS"}, {"id": 5, "name": "Truck"}, {"id": 6, "name": " Lamp "}]
+    assert category_ids(M3FD_OURS, theirs) == [1, 2, 4, 3, 6, 5]
+    assert category_ids(M3FD_OURS) == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(DataError, match=r"m3fd\.json: no category named 'Lamp'.*our classes: "
+                                        r"People, Car, Bus, Motorcycle, Lamp, Truck; its "
+                                        r"categories: People, car, Motorcycle, BUS, Truck"):
+        category_ids(M3FD_OURS, theirs[:5], "m3fd.json")
+    d = coco_predictions([pred("a", [[0, 0, 5, 5], [1, 1, 4, 4]], [2, 3], [0.9, 0.8])],
+                         M3FD_OURS, [{"image_id": "a", "size": (10, 10)}], categories=theirs)
+    assert [a["category_id"] for a in d["annotations"]] == [4, 3]  # Bus 4, Motorcycle 3
+    assert d["categories"][2:4] == [{"id": 3, "name": "Motorcycle"}, {"id": 4, "name": "Bus"}]
+    assert d["images"][0]["file_name"] == "a"
+
+
+def test_coco_predictions_bad_input():
+    with pytest.raises(DataError, match="prediction for image 'z', which is not among the images"):
+        coco_predictions([pred("z", [[0, 0, 1, 1]], [0], [0.5])], NAMES, images_of(GT))
+    with pytest.raises(DataError, match=r"labels must lie in \[0, 3\)"):
+        coco_predictions([pred("a", [[0, 0, 1, 1]], [3], [0.5])], NAMES, images_of(GT))
+    with pytest.raises(DataError, match="image 'a' is listed twice"):
+        coco_predictions([], NAMES, images_of(GT) + images_of(GT[:1]))
+
+
+def test_read_categories(tmp_path):
+    good = tmp_path / "gt.json"
+    good.write_text(json.dumps({"images": [], "categories": [{"id": 7, "name": "car",
+                                                              "supercategory": "x"}]}))
+    assert read_categories(good) == [{"id": 7, "name": "car"}]
+    cases = [
+        ("missing.json", None, "does not exist"),
+        ("junk.json", "{", "not a readable JSON file"),
+        ("nocats.json", {"images": []}, r"expected a COCO file with a non-empty 'categories'"),
+        ("noid.json", {"categories": [{"name": "car"}]}, r"categories\[0\]: expected"),
+        ("dupid.json", {"categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]},
+         r"categories\[1\]: id 1 is also the id of categories\[0\]"),
+        ("dupname.json", {"categories": [{"id": 1, "name": "Car"}, {"id": 2, "name": "car"}]},
+         r"categories\[1\]: name 'car' is also the name of categories\[0\]"),
+    ]
+    for name, content, match in cases:
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content if isinstance(content, str) else json.dumps(content))
+        with pytest.raises(DataError, match=match):
+            read_categories(path)
+
+
+def test_m3fd_categories_by_name_against_the_shared_annotations(shared_data):
+    """Predictions equal to M3FD's own test boxes, in our class order, score AP 1 against
+    m3fd-test.json when the ids come from its categories by name, and not with index + 1."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    path = shared_data / "m3fd-labels" / "m3fd-test.json"
+    cats = read_categories(path)
+    ids = category_ids(M3FD_OURS, cats, str(path))
+    assert ids[M3FD_OURS.index("Motorcycle")] == 3 and ids[M3FD_OURS.index("Bus")] == 4
+    data = json.loads(path.read_text())
+    theirs = {c["id"]: M3FD_OURS.index(c["name"]) for c in data["categories"]}
+    rare = {a["image_id"] for a in data["annotations"]
+            if theirs[a["category_id"]] in (M3FD_OURS.index("Bus"), M3FD_OURS.index("Motorcycle"))}
+    chosen = [img for k, img in enumerate(data["images"]) if k < 40 or img["id"] in rare]
+    keep = {img["id"] for img in chosen}
+    preds: dict[str, dict] = {i: {"image_id": i, "boxes_xyxy": [], "labels": [], "scores": []}
+                              for i in keep}
+    for ann in data["annotations"]:
+        if ann["image_id"] in keep:
+            x, y, w, h = ann["bbox"]
+            p = preds[ann["image_id"]]
+            p["boxes_xyxy"].append([x, y, x + w, y + h])
+            p["labels"].append(theirs[ann["category_id"]])
+            p["scores"].append(0.9)
+    images = [{"image_id": img["id"], "size": (img["height"], img["width"]),
+               "file_name": img["file_name"]} for img in chosen]
+
+    def ap(categories):
+        d = coco_predictions(list(preds.values()), M3FD_OURS, images, categories=categories)
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt = COCO(str(path))
+            dt = gt.loadRes(d["annotations"])
+            ev = COCOeval(gt, dt, "bbox")
+            ev.params.imgIds = sorted(keep)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        per_class = {c["name"]: ev.eval["precision"][0, :, k, 0, -1].mean()
+                     for k, c in enumerate(data["categories"])}
+        return ev.stats[1], per_class
+
+    ap50, per_class = ap(cats)
+    assert ap50 == pytest.approx(1.0)
+    swapped, per_swapped = ap(None)  # ids = our index + 1: Bus and Motorcycle swap, and more
+    assert swapped < 0.8
+    assert per_class["Car"] == pytest.approx(1.0) and per_swapped["Car"] == pytest.approx(1.0)
+    for name in ("Bus", "Motorcycle"):  # both present in the chosen images
+        assert per_class[name] == pytest.approx(1.0) and per_swapped[name] < 0.1, name
