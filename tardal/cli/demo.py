@@ -3,7 +3,7 @@
 Generates a small synthetic benchmark, trains ``ct`` (fusion trained for detection) and the
 references ``ir`` and ``vis`` on the CPU, scores all three on the same test split, prints the
 comparison and writes demo panels (infrared | visible | fused, with each detector's boxes).
-About 13 minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds).
+Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds).
 
 Output (``--out``, default ``runs/demo``)::
 

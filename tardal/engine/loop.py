@@ -163,7 +163,7 @@ def _train(cfg: Config, mode: Mode, info: distributed.DistInfo, resume_path: Pat
 
     seed_everything(cfg.train.seed)
     loaders = build_loaders(cfg, masks=mode.uses_masks, rank=info.rank, world=info.world,
-                            pin_memory=cfg.train.device != "cpu")
+                            pin_memory=torch.cuda.is_available() and cfg.train.device != "cpu")
     ctx = build_context(cfg, loaders.names, dist=info)
     if info.enabled:  # same initial weights everywhere, other random draws per process
         torch.manual_seed(cfg.train.seed + info.rank)

@@ -8,9 +8,12 @@ weights (``stage1.rebnconvin.conv_s1.weight``, ..., ``side1``, ``outconv``), so 
 loads as is.
 
 Weights come only from ``mask.u2net_weights``, a local file loaded with
-``torch.load(weights_only=True)``; nothing is ever downloaded. The infrared image is repeated
-to three channels, resized to ``mask.u2net_size`` squared, normalised with the ImageNet mean and
-standard deviation (how the network is usually trained); the output is resized back, stretched
+``torch.load(weights_only=True)``; nothing is ever downloaded. The number of input channels is
+read from the file (the first convolution's weight): a three-channel network (the released
+RGB weights) gets the infrared image repeated on three channels, normalised with the ImageNet
+mean and standard deviation; a one-channel network (the U2-Net-P the TarDAL authors distribute
+for infrared saliency) gets the infrared image itself, normalised with the single pair
+(0.485, 0.229). The image is resized to ``mask.u2net_size`` squared; the output is resized back, stretched
 to [0,1] (min-max per image, as usual for this network's inference), and either kept soft or
 binarised at 0.5 and cleaned with ``mask.morph``.
 """
@@ -37,6 +40,12 @@ log = logging.getLogger(__name__)
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
+_FIRST_CONV = "stage1.rebnconvin.conv_s1.weight"  # (64, in_channels, 3, 3)
+
+
+def normalisation(channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` per input channel: ImageNet's for 3 channels, (0.485,), (0.229,) for 1."""
+    return (_MEAN, _STD) if channels == 3 else (_MEAN[:1], _STD[:1])
 
 
 def _up_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -174,12 +183,25 @@ def load_u2net(path: str | Path) -> U2NetSmall:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"u2net weights {path} do not exist (mask.u2net_weights)")
+    from tardal.checkpoint import refusal_message
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise CheckpointError(f"u2net weights {path} cannot be read: {exc}") from None
-    net = U2NetSmall()
-    load_state(net, _state_dict_from(obj, path), f"u2net weights {path}")
+        refused = refusal_message(path, exc)
+        if refused:
+            raise CheckpointError(f"u2net weights: {refused}") from None
+        first = next((ln for ln in str(exc).splitlines() if ln.strip()
+                      and "weights_only" not in ln), type(exc).__name__)
+        raise CheckpointError(f"u2net weights {path} cannot be read: {first}") from None
+    state = _state_dict_from(obj, path)
+    first_conv = state.get(_FIRST_CONV)
+    channels = int(first_conv.shape[1]) if first_conv is not None and first_conv.ndim == 4 else 3
+    if channels not in (1, 3):
+        raise CheckpointError(f"u2net weights {path}: the network takes {channels} input "
+                              "channels; expected 1 (infrared) or 3 (RGB)")
+    net = U2NetSmall(in_channels=channels)
+    load_state(net, state, f"u2net weights {path}")
     return net.eval()
 
 
@@ -201,11 +223,13 @@ class U2NetMask(MaskProvider):
     def compute(self, ir: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
         h, w = ir.shape
         size = self.cfg.u2net_size
+        c = self.net.stage1.rebnconvin.conv_s1.in_channels
         x = torch.from_numpy(np.ascontiguousarray(ir, np.float32)).to(self.device)
-        x = x[None, None].expand(1, 3, h, w)
+        x = x[None, None].expand(1, c, h, w)
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
+        m, sd = normalisation(c)
+        mean = torch.tensor(m, device=self.device).view(1, c, 1, 1)
+        std = torch.tensor(sd, device=self.device).view(1, c, 1, 1)
         with torch.inference_mode():
             sal = self.net((x - mean) / std)
             sal = F.interpolate(sal, size=(h, w), mode="bilinear", align_corners=False)[0, 0]

@@ -173,5 +173,34 @@ def test_u2net_refuses_pickled_objects(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     with path.open("wb") as fh:
         torch.save({"state_dict": _Payload()}, fh, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CheckpointError, match="contains pickled Python objects") as err:
         load_u2net(path)
+    assert "weights_only" not in str(err.value)
+
+
+def test_u2net_loads_the_one_channel_infrared_network(tmp_path: Path) -> None:
+    """The U2-Net-P of the TarDAL authors: one input channel, normalised by (0.485, 0.229)."""
+    from tardal.masks.u2net import normalisation
+
+    torch.manual_seed(1)
+    net = U2NetSmall(in_channels=1)
+    state = net.state_dict()
+    assert state["stage1.rebnconvin.conv_s1.weight"].shape == (64, 1, 3, 3)
+    path = tmp_path / "u2netp_ir.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in state.items()}}, path)  # as distributed
+    loaded = load_u2net(path)
+    assert loaded.stage1.rebnconvin.conv_s1.in_channels == 1
+    assert normalisation(1) == ((0.485,), (0.229,))
+    cfg = MaskConfig(provider="u2net", u2net_weights=str(path), u2net_size=32, soft=True)
+    provider = build_mask_provider(cfg, has_labels=False)
+    ir = scene()
+    got = provider.mask_for(ir)
+    # the same as the network run by hand on (ir - 0.485) / 0.229 at 32x32, stretched to [0,1]
+    x = torch.nn.functional.interpolate(torch.from_numpy(ir)[None, None], size=(32, 32),
+                                        mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        sal = loaded((x - 0.485) / 0.229)
+    sal = torch.nn.functional.interpolate(sal, size=ir.shape, mode="bilinear",
+                                          align_corners=False)[0, 0].numpy()
+    sal = (sal - sal.min()) / (sal.max() - sal.min())
+    assert got.shape == ir.shape and np.allclose(got, sal, atol=1e-5)
