@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Iterator, TypeVar
 
-from tardal.errors import UnknownNameError
+from tardal.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class Registry:
 
         def add(obj: T) -> T:
             if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
+                raise ConfigError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj
             return obj
 

@@ -1097,8 +1097,7 @@ def split_counts(num: int, split: Sequence[float]) -> tuple[int, int, int]:
 def _encode_png(img: np.ndarray) -> bytes:
     arr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     ok, buf = cv2.imencode(".png", arr, _PNG_PARAMS)
-    if not ok:  # pragma: no cover - an encoder failure is not user input
-        raise RuntimeError("PNG encoding failed")
+    assert ok, "OpenCV failed to encode a synthetic image as PNG"  # not user input
     return buf.tobytes()
 
 

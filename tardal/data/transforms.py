@@ -15,6 +15,7 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from tardal.errors import DataError
 
 PAD_VALUE = 114.0 / 255.0  # letterbox padding grey (the Ultralytics value)
 
@@ -85,7 +86,7 @@ def crop_pair(
     H, W = ir.shape[:2]
     fits = 0 <= x0 and 0 <= y0 and width > 0 and height > 0
     if not (fits and x0 + width <= W and y0 + height <= H):
-        raise ValueError(f"crop window {x0},{y0} {width}x{height} does not fit a {W}x{H} image")
+        raise DataError(f"crop window {x0},{y0} {width}x{height} does not fit a {W}x{H} image")
     b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     lab = np.asarray(labels, np.int64).reshape(-1)
     area0 = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])

@@ -294,7 +294,7 @@ def best_f1(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> tuple[float, float
     (and threshold NaN) when nothing is detected.
     """
     if n_gt <= 0:
-        raise ValueError("best_f1 needs at least one ground-truth object")
+        raise DataError("best_f1 needs at least one ground-truth object")
     if scores.size == 0:
         return 0.0, 0.0, 0.0, NAN
     order = np.argsort(-scores, kind="mergesort")

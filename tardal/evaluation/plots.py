@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from tardal.io import atomic_write_bytes, to_uint8
+from tardal.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] not in (1, 3):
-        raise ValueError(f"expected an (H,W), (H,W,1) or (H,W,3) image, found {arr.shape}")
+        raise DataError(f"expected an (H,W), (H,W,1) or (H,W,3) image, found {arr.shape}")
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return np.ascontiguousarray(arr)

@@ -21,6 +21,7 @@ from typing import Callable, Literal
 
 import torch
 from torch import nn
+from tardal.errors import ConfigError
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,7 +74,7 @@ def critic_loss(critic: Critic, real: torch.Tensor, fake: torch.Tensor, *,
     elif penalty == "gp":
         pen = gradient_penalty(critic, xhat, lam)
     else:
-        raise ValueError(f"penalty: expected 'wgan-div' or 'gp', found {penalty!r}")
+        raise ConfigError(f"disc.penalty: expected 'wgan-div' or 'gp', found {penalty!r}")
     return {"wasserstein": s_fake - s_real, "penalty": pen,
             "real": s_real.detach(), "fake": s_fake.detach()}
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from tardal.config import LossConfig
-from tardal.errors import TardalError
+from tardal.errors import ConfigError, DataError, TardalError
 from tardal.losses.adversarial import generator_adversarial
 from tardal.losses.sdw import sdw_pixel_loss
 from tardal.losses.ssim import ssim_term
@@ -59,7 +59,7 @@ def weighted_total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, floa
     """
     missing = [k for k, w in weights.items() if w and k not in terms]
     if missing:
-        raise KeyError(f"{what}: weighted terms {missing} were not computed (have {list(terms)})")
+        raise ConfigError(f"{what}: weighted terms {missing} were not computed (have {list(terms)})")
     parts = [w * terms[k] for k, w in weights.items() if w]
     total = torch.stack(parts).sum() if parts else next(iter(terms.values())) * 0.0
     if not torch.isfinite(total.detach()).all():
@@ -93,7 +93,7 @@ class FusionCriterion(nn.Module):
         }
         if d_target is not None and d_detail is not None:
             if mask is None:
-                raise ValueError("the adversarial terms need the target mask")
+                raise DataError("the adversarial terms need the target mask")
             terms.update(generator_adversarial(d_target, d_detail, fused, mask))
         return terms
 

@@ -20,6 +20,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from tardal.errors import ConfigError
 
 LEVELS = 256
 
@@ -69,7 +70,7 @@ def sdw_weights(ir: torch.Tensor, vis_y: torch.Tensor, form: Literal["paper", "c
     elif form == "code":
         w_ir = 0.5 + 0.5 * (v_ir - v_vis)
     else:
-        raise ValueError(f"sdw form: expected 'paper' or 'code', found {form!r}")
+        raise ConfigError(f"loss.sdw: expected 'paper' or 'code', found {form!r}")
     return w_ir, 1.0 - w_ir
 
 

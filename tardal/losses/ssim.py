@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tardal.errors import ConfigError, DataError
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _C1 = 0.01**2
@@ -85,7 +86,7 @@ def ssim_components(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: f
     Returns ``(ssim_map, cs_map)``, each (B,C,H-w+1,W-w+1) with ``w`` the window actually used.
     """
     if x.shape != y.shape:
-        raise ValueError(f"ssim: inputs differ in shape, {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise DataError(f"ssim: inputs differ in shape, {tuple(x.shape)} vs {tuple(y.shape)}")
     w = min(window, x.shape[-2], x.shape[-1])
     w = w if w % 2 == 1 else w - 1
     win = gaussian_window(w, sigma, dtype=x.dtype, device=x.device)
@@ -132,7 +133,7 @@ def ssim_term(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
     """
     fn = ssim if kind == "ssim" else ms_ssim
     if kind not in ("ssim", "ms-ssim"):
-        raise ValueError(f"ssim kind: expected 'ssim' or 'ms-ssim', found {kind!r}")
+        raise ConfigError(f"loss.ssim_kind: expected 'ssim' or 'ms-ssim', found {kind!r}")
     return 1.0 - 0.5 * (fn(fused, ir).mean() + fn(fused, vis_y).mean())
 
 

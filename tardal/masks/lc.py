@@ -24,6 +24,7 @@ from tardal.losses.sdw import saliency_map
 from tardal.masks.base import MaskProvider
 from tardal.masks.registry import MASKS
 from tardal.masks.threshold import clean_binary, gaussian_smooth, otsu_threshold, std_threshold
+from tardal.errors import ConfigError
 
 
 def lc_saliency(ir: np.ndarray, warm_only: bool = False) -> np.ndarray:
@@ -49,7 +50,7 @@ def lc_mask(ir: np.ndarray, *, threshold: str = "std", k: float = 2.0, sigma: fl
     elif threshold == "std":
         t = std_threshold(v, k)
     else:
-        raise ValueError(f"mask.threshold: expected 'otsu' or 'std', found {threshold!r}")
+        raise ConfigError(f"mask.threshold: expected 'otsu' or 'std', found {threshold!r}")
     binary = clean_binary(v > t, morph)
     if not soft:
         return binary.astype(np.float32)

@@ -7,6 +7,7 @@ import torch
 
 from tardal.config import LossConfig
 from tardal.discriminators import DetailDiscriminator, TargetDiscriminator
+from tardal.errors import ConfigError
 from tardal.fusion import TarDALGenerator
 from tardal.losses.criterion import (
     FusionCriterion,
@@ -36,7 +37,7 @@ def test_weighted_total_by_hand() -> None:
     assert val(weighted_total(terms, {"a": 2.0, "b": 0.5, "c": 0.0})) == pytest.approx(2.0)
     with pytest.raises(NonFiniteLossError, match=r"fusion loss is not finite.*c=nan"):
         weighted_total(terms, {"a": 1.0, "c": 1.0}, "fusion loss")
-    with pytest.raises(KeyError, match="not computed"):
+    with pytest.raises(ConfigError, match="not computed"):
         weighted_total(terms, {"d": 1.0})
 
 
