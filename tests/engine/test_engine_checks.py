@@ -92,3 +92,29 @@ def test_run_folder_that_cannot_be_made(make_cfg: MakeCfg, tmp_path: Path) -> No
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="project: cannot create the run folder"):
         train(make_cfg(f"project={blocker}", "train.epochs=1"), progress=False)
+
+
+def test_masks_from_the_workers_equal_the_providers_on_real_pairs(shared_data: Path,
+                                                                   tmp_path: Path) -> None:
+    """The masks the data pipeline hands the step are the provider's masks of the very pixels
+    the step trains on (augmented, letterboxed), on the shared LLVIP pairs: boxes masks, and lc
+    masks for the same images without labels."""
+    import torch
+
+    from tardal.config import load_config
+    from tardal.data.importers import import_llvip
+    from tardal.engine.data import build_loaders
+    from tardal.masks import build_mask_provider
+
+    root = tmp_path / "llvip"
+    import_llvip(shared_data / "llvip-mini", root)
+    for provider in ("boxes", "lc"):
+        cfg = load_config(None, [f"data.root={root}", "data.img_size=128", "data.batch_size=4",
+                                 f"mask.provider={provider}", "train.mode=dt"])
+        loaders = build_loaders(cfg, masks=True)
+        loaders.set_epoch(1)  # an epoch with augmentation draws
+        batch = next(iter(loaders.train))
+        reference = build_mask_provider(cfg.mask, has_labels=True)(batch)
+        assert batch["mask"].shape == batch["ir"].shape
+        assert torch.equal(batch["mask"], reference), provider
+        assert 0.0 < float(batch["mask"].mean()) < 0.5
