@@ -10,8 +10,8 @@
 * ``patchgan``: a PatchGAN (Isola et al.): conv4x4 stride 2 (d), then ``layers - 1`` conv4x4
   stride 2 doubling the width (at most 8d) with normalisation, one conv4x4 stride 1 at the last
   width with normalisation and one conv4x4 stride 1 to a map of patch scores (B,1,h,w). MFIF-GAN
-  (a WGAN-GP critic: ``norm="instance"`` or ``"none"``, never batch statistics) and FuseGAN
-  (LSGAN, ``norm="batch"``) judge ``cat(a, b, map)`` with it.
+  (a WGAN-GP critic: ``norm="instance"`` or ``"none"``, never batch statistics, and
+  ``score_bias=False``) and FuseGAN (LSGAN, ``norm="batch"``) judge ``cat(a, b, map)`` with it.
 
 Every input is (B,C,H,W) float; the first three return (B,) scores.
 """
@@ -97,13 +97,15 @@ class PatchGANDiscriminator(nn.Module):
         dim: width d of the first layer (64 in pix2pix).
         layers: stride-2 convolutions (3 in pix2pix's 70x70 PatchGAN).
         norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        score_bias: bias on the last convolution; a Wasserstein critic (MFIF-GAN) takes False,
+            since every WGAN-GP term is blind to a constant offset and it would never train.
 
-    Inputs smaller than the receptive field are replicate-padded up to ``min_side`` pixels so
-    the output map is at least 1x1.
+    Inputs with a side under ``min_side = 4 * 2**layers`` pixels are replicate-padded (bottom,
+    right) up to it, so the score map is never empty.
     """
 
     def __init__(self, in_channels: int = 3, dim: int = 64, layers: int = 3,
-                 norm: Norm = "batch") -> None:
+                 norm: Norm = "batch", score_bias: bool = True) -> None:
         super().__init__()
         if dim < 1 or layers < 1:
             raise ConfigError(f"patchgan dim and layers must be >= 1, found {dim}, {layers}")
@@ -112,10 +114,10 @@ class PatchGANDiscriminator(nn.Module):
         for i in range(1, layers + 1):
             cout = dim * min(2**i, 8)
             stride = 2 if i < layers else 1
-            blocks += [nn.Conv2d(cin, cout, 4, stride, 1, bias=norm != "batch"),
+            blocks += [nn.Conv2d(cin, cout, 4, stride, 1, bias=norm == "none"),
                        _norm(norm, cout), nn.LeakyReLU(0.2)]
             cin = cout
-        blocks.append(nn.Conv2d(cin, 1, 4, 1, 1))
+        blocks.append(nn.Conv2d(cin, 1, 4, 1, 1, bias=score_bias))
         self.body = nn.Sequential(*blocks)
         self.min_side = 2**layers * 4
 
