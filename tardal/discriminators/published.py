@@ -5,8 +5,8 @@
   flattened a fixed 120x120 patch into the linear layer; an adaptive average pool to
   ``pool x pool`` before it makes the score defined for any input size.
 * ``mffgan``: the same network (MFF-GAN judges ``|Lap f|`` against ``max(|Lap a|, |Lap b|)``).
-* ``ufgan``: the same four layers with spectral normalisation on every convolution, then global
-  average pooling and one linear score.
+* ``ufgan``: the same four layers with spectral normalisation on every convolution and BatchNorm
+  on all four, then global average pooling and one linear score.
 * ``patchgan``: a PatchGAN (Isola et al.): conv4x4 stride 2 (d), then ``layers - 1`` conv4x4
   stride 2 doubling the width (at most 8d) with normalisation, one conv4x4 stride 1 at the last
   width with normalisation and one conv4x4 stride 1 to a map of patch scores (B,1,h,w). MFIF-GAN
@@ -50,10 +50,11 @@ class FusionGANDiscriminator(nn.Module):
         dim: width d of the first layer (32 published).
         pool: side of the adaptive average pool before the linear score.
         spectral: spectral normalisation on every convolution.
+        norm_first: BatchNorm on the first layer too (UFGAN).
     """
 
     def __init__(self, in_channels: int = 1, dim: int = 32, pool: int = 4,
-                 spectral: bool = False) -> None:
+                 spectral: bool = False, norm_first: bool = False) -> None:
         super().__init__()
         if dim < 1 or pool < 1:
             raise ConfigError(f"discriminator dim and pool must be >= 1, found {dim}, {pool}")
@@ -61,9 +62,10 @@ class FusionGANDiscriminator(nn.Module):
         cin = in_channels
         for i in range(4):
             cout = dim * 2**i
-            conv = nn.Conv2d(cin, cout, 3, 2, 1, bias=i == 0)
+            bn = i > 0 or norm_first
+            conv = nn.Conv2d(cin, cout, 3, 2, 1, bias=not bn)
             blocks.append(spectral_norm(conv) if spectral else conv)
-            if i > 0:
+            if bn:
                 blocks.append(nn.BatchNorm2d(cout))
             blocks.append(nn.LeakyReLU(0.2))
             cin = cout
@@ -85,7 +87,7 @@ class UFGANDiscriminator(FusionGANDiscriminator):
     """UFGAN's discriminator: spectral-normalised convolutions, global pooling, one score."""
 
     def __init__(self, in_channels: int = 1, dim: int = 32) -> None:
-        super().__init__(in_channels, dim, pool=1, spectral=True)
+        super().__init__(in_channels, dim, pool=1, spectral=True, norm_first=True)
 
 
 @DISCRIMINATORS.register("patchgan")

@@ -35,6 +35,7 @@ def test_ufgan_uses_spectral_norm_and_global_pooling() -> None:
     d = UFGANDiscriminator(dim=4)
     convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
     assert all(hasattr(c, "parametrizations") for c in convs)
+    assert len([m for m in d.modules() if isinstance(m, nn.BatchNorm2d)]) == 4
     assert d.score.in_features == 32
 
 
