@@ -36,7 +36,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 
 def crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Top-left ``size = (H, W)`` crop of (B,C,H',W') ``x``: the inverse of :func:`pad_to_multiple`."""
+    """Top-left ``size = (H, W)`` crop of (B,C,H',W') ``x``; inverts :func:`pad_to_multiple`."""
     return x[..., : size[0], : size[1]]
 
 
@@ -74,7 +74,7 @@ def remove_small_regions(mask: torch.Tensor, min_fraction: float = 0.001) -> tor
 
 
 def box_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over the (2r+1)^2 window clipped to the image (edges average fewer pixels); same shape."""
+    """Mean over the (2r+1)^2 window clipped to the image (edges average fewer pixels)."""
     k = 2 * radius + 1
     return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
 
@@ -102,7 +102,7 @@ def blend(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torch.Tenso
 
 
 def refine(focus: torch.Tensor, min_fraction: float = 0.001, level: float = 0.5) -> torch.Tensor:
-    """Threshold a soft focus map at ``level`` and remove islands on both sides: (B,1,H,W) {0,1}."""
+    """Threshold a soft focus map at ``level``, remove islands on both sides: (B,1,H,W) {0,1}."""
     return remove_small_regions(threshold(focus, level), min_fraction)
 
 

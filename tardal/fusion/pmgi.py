@@ -5,7 +5,8 @@ config default) and every layer conv + BatchNorm + LReLU(0.2), "same" replicate 
 
 * path inputs: infrared path ``cat(ir, ir, vis)``, visible path ``cat(vis, vis, ir)``;
 * per path p: ``L1 = conv5x5(3->d)``, ``L2 = conv3x3(d->d)``,
-  ``T1 = conv1x1(2d->d)`` on ``cat(L2_p, L2_other)``, ``L3 = conv3x3(3d->d)`` on ``cat(L1, L2, T1)``,
+  ``T1 = conv1x1(2d->d)`` on ``cat(L2_p, L2_other)``,
+  ``L3 = conv3x3(3d->d)`` on ``cat(L1, L2, T1)``,
   ``T2 = conv1x1(2d->d)`` on ``cat(L3_p, L3_other)``, ``L4 = conv3x3(4d->d)`` on
   ``cat(L1, L2, L3, T2)`` (every path and transfer block has its own weights);
 * output: conv1x1 on the eight L-outputs (8d -> 1) + tanh, mapped onto [0,1] as (tanh + 1) / 2.

@@ -113,7 +113,8 @@ def u2fusion_information(x: torch.Tensor, levels: int = 5) -> torch.Tensor:
     pyramid of the image itself: ``g = mean_j mean(|Lap(G_j(I))|^2)`` over levels j = 0..4. It is
     0 for a constant image and grows with texture at every scale.
     """
-    per_level = [laplacian(level).pow(2).flatten(1).mean(1) for level in gaussian_pyramid(x, levels)]
+    pyramid = gaussian_pyramid(x, levels)
+    per_level = [laplacian(level).pow(2).flatten(1).mean(1) for level in pyramid]
     return torch.stack(per_level, dim=1).mean(1)
 
 
@@ -174,7 +175,7 @@ def fusiongan_g_loss(d_fake: torch.Tensor, fused: torch.Tensor, ir: torch.Tensor
 
 def pmgi_loss(f: torch.Tensor, ir: torch.Tensor, vis: torch.Tensor, *, scale: float = 100.0,
               w_int_vis: float = 0.3, w_grad_vis: float = 5.0, w_grad_ir: float = 4.0) -> Terms:
-    """PMGI: ``100 * (MSE(f, ir) + 0.3 MSE(f, vis) + 5 MSE(Lap f, Lap vis) + 4 MSE(Lap f, Lap ir))``.
+    """PMGI: ``100 (MSE(f, ir) + 0.3 MSE(f, vis) + 5 MSE(Lap f, Lap vis) + 4 MSE(Lap f, Lap ir))``.
 
     Images (B,1,H,W) in [0,1]; terms ``int_ir``, ``int_vis``, ``grad_vis``, ``grad_ir``.
     """
@@ -220,7 +221,7 @@ def ufgan_g_loss(d_fake: torch.Tensor, fused: torch.Tensor, ir: torch.Tensor, vi
 
 def u2fusion_loss(f: torch.Tensor, a: torch.Tensor, b: torch.Tensor, w_a: torch.Tensor,
                   w_b: torch.Tensor, *, alpha: float = 20.0) -> Terms:
-    """U2Fusion: ``w_a (1 - SSIM(a, f)) + w_b (1 - SSIM(b, f)) + alpha (w_a MSE(f,a) + w_b MSE(f,b))``.
+    """U2Fusion: ``w_a (1 - SSIM(a,f)) + w_b (1 - SSIM(b,f)) + alpha (w_a MSE(f,a) + w_b MSE(f,b))``.
 
     ``f, a, b``: (B,1,H,W) in [0,1]; ``w_a, w_b``: (B,) weights (:func:`u2fusion_weights`).
     Terms (batch means): ``ssim`` (the weighted SSIM part), ``mse`` (the weighted MSE part).
@@ -258,7 +259,8 @@ def mffgan_g_loss(d_fake: torch.Tensor, f: torch.Tensor, a: torch.Tensor, b: tor
                   xi: float = 5.0) -> Terms:
     """MFF-GAN generator loss ``adv + 10 (intensity + 5 gradient)``.
 
-    With ``(M_a, M_b) = mffgan_masks(a, b)``: ``intensity = mean(M_a (f-a)^2) + mean(M_b (f-b)^2)``,
+    With ``(M_a, M_b) = mffgan_masks(a, b)``:
+    ``intensity = mean(M_a (f-a)^2) + mean(M_b (f-b)^2)``,
     ``gradient`` the same on the Laplacians, ``adv = MSE(D(|Lap f|), U[0.7,1.2])``.
     """
     m_a, m_b = mffgan_masks(a, b)
