@@ -7,6 +7,10 @@
 ``target`` judges intensity inside the target mask (input ``x * m``), ``detail`` judges texture in
 the background (input ``sobel(x) * (1 - m)``). Each discriminator owns its ``view`` so real and
 fake samples are always built the same way.
+
+The published baselines' discriminators (:mod:`tardal.discriminators.published`) register here
+too: ``fusiongan``, ``mffgan``, ``ufgan`` and ``patchgan``. They judge whatever sample the
+method's objective builds (see :mod:`tardal.losses.published`) and have no ``view``.
 """
 
 from tardal.discriminators.critic import (
@@ -16,6 +20,13 @@ from tardal.discriminators.critic import (
     TargetDiscriminator,
     build_discriminator,
 )
+from tardal.discriminators.published import (
+    FusionGANDiscriminator,
+    MFFGANDiscriminator,
+    PatchGANDiscriminator,
+    UFGANDiscriminator,
+)
 
 __all__ = ["DISCRIMINATORS", "Critic", "TargetDiscriminator", "DetailDiscriminator",
-           "build_discriminator"]
+           "build_discriminator", "FusionGANDiscriminator", "MFFGANDiscriminator",
+           "UFGANDiscriminator", "PatchGANDiscriminator"]
