@@ -94,7 +94,8 @@ class Context:
 def learning_rates(cfg: Config) -> dict[str, float]:
     """The base learning rate of each network key."""
     t = cfg.train
-    return {GENERATOR: t.lr_g, TARGET_CRITIC: t.lr_d, DETAIL_CRITIC: t.lr_d, DETECTOR: t.lr_det}
+    return {GENERATOR: t.lr_g, TARGET_CRITIC: t.lr_d, DETAIL_CRITIC: t.lr_d, DETECTOR: t.lr_det,
+            "D": t.lr_d}
 
 
 def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
@@ -140,7 +141,7 @@ def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
     wrappers: dict[str, nn.Module] = {}
     if info.enabled and not restore:
         distributed.init(info, dev)
-        wrappers = {k: distributed.wrap(models[k], dev) for k in (GENERATOR, DETECTOR)
+        wrappers = {k: distributed.wrap(models[k], dev) for k in mode.ddp_keys
                     if k in optimizers}
     return Context(cfg=cfg, device=dev, names=list(names), models=models, optimizers=optimizers,
                    base_lr={k: base.get(k, cfg.train.lr_g) for k in optimizers},

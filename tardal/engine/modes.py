@@ -133,6 +133,11 @@ class Mode:
     trains_fusion_loss: ClassVar[bool] = False  # ctx.criterion is built
     #: models kept in eval mode while training (a frozen front-end)
     frozen: ClassVar[tuple[str, ...]] = ()
+    #: trained models whose training forward runs through DistributedDataParallel
+    ddp_keys: tuple[str, ...] = (GENERATOR, DETECTOR)
+
+    def configure(self, cfg: Config) -> None:
+        """Settle what depends on the config (called by :func:`get_mode`)."""
 
     def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
                      ) -> dict[str, nn.Module]:
@@ -235,28 +240,32 @@ class FrontendMode(_DetectOnly):
 
 @MODES.register("dt")
 class FusionOnlyMode(Mode):
-    """``dt``: G with the dual discriminators, no detector (module doc)."""
+    """``dt``: the fusion method alone, trained by its own objective (TarDAL: G with the dual
+    discriminators; the published methods: their losses, :mod:`tardal.engine.objectives`)."""
 
     name = "dt"
-    logs = (*FUSION_TERMS, *CRITIC_TERMS, "mask")
+    logs = (*FUSION_TERMS, *CRITIC_TERMS, "mask")  # TarDAL's; other methods declare theirs
     has_detector = False
     has_generator = True
     uses_masks = True
     trains_fusion_loss = True
 
+    def configure(self, cfg: Config) -> None:
+        from tardal.engine.objectives import objective_for
+
+        self.objective = objective_for(cfg)
+        self.logs = self.objective.logs
+        self.uses_masks = self.objective.uses_masks
+        self.ddp_keys = (GENERATOR,) if self.objective.ddp_forward else ()
+
     def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
                      ) -> dict[str, nn.Module]:
-        return {GENERATOR: build_fusion(cfg.fusion), **_critics(cfg)}
+        from tardal.engine.objectives import objective_for
+
+        return {GENERATOR: build_fusion(cfg.fusion), **objective_for(cfg).critics(cfg)}
 
     def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
-        ir, vis_y, mask = batch["ir"], rgb_to_y(batch["vis"]), batch["mask"]
-        fused = generator_forward(ctx, ir, vis_y)
-        l_f, logs = fusion_loss(ctx, fused, ir, vis_y, mask,
-                                adversarial=adversarial_on(ctx.cfg, state))
-        backward_and_step(ctx, l_f, (GENERATOR,))
-        logs.update(critic_steps(ctx, fused, ir, vis_y, mask))
-        logs.update(loss=l_f.detach(), mask=mask.mean())
-        return logs
+        return self.objective.step(ctx, state, batch)
 
     def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad(), ctx.autocast():
@@ -334,6 +343,8 @@ class TaskOnlyMode(Mode):
 def get_mode(cfg: Config) -> Mode:
     """The mode named by ``cfg.train.mode``."""
     try:
-        return MODES.get(cfg.train.mode)()
+        mode = MODES.get(cfg.train.mode)()
     except UnknownNameError as exc:
         raise ConfigError(f"train.mode: {exc}") from None
+    mode.configure(cfg)
+    return mode
