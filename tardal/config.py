@@ -133,7 +133,7 @@ class DetectorConfig:
 
 @dataclass
 class TrainConfig:
-    mode: Literal["ct", "tt", "dt", "ir", "vis", "frontend"] = "ct"
+    mode: Literal["ct", "tt", "dt", "ir", "vis", "frontend", "early"] = "ct"
     epochs: int = 10
     optimizer: Literal["adam", "adamw", "sgd"] = "adamw"
     lr_g: float = 1e-3

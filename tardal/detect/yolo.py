@@ -245,7 +245,8 @@ class Detector(nn.Module):
 
     def __init__(self, names: Sequence[str], model: str = "yolov8n.yaml", *, weights: str = "",
                  box: float = DEFAULT_GAINS["box"], cls: float = DEFAULT_GAINS["cls"],
-                 dfl: float = DEFAULT_GAINS["dfl"], nms_free: bool = False) -> None:
+                 dfl: float = DEFAULT_GAINS["dfl"], nms_free: bool = False,
+                 channels: int = 3) -> None:
         super().__init__()
         names = [str(n) for n in names]
         if not names:
@@ -262,7 +263,7 @@ class Detector(nn.Module):
         from ultralytics.utils import IterableSimpleNamespace
 
         try:
-            net = DetectionModel(cfg, ch=3, nc=len(names), verbose=False)
+            net = DetectionModel(cfg, ch=int(channels), nc=len(names), verbose=False)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
             raise ConfigError(f"detector.model: {model!r} does not build: {exc}") from None
         head = net.model[-1]
@@ -278,6 +279,7 @@ class Detector(nn.Module):
         net.args = IterableSimpleNamespace(box=1.0, cls=1.0, dfl=1.0, epochs=1)
         self.model = net
         self.names = names
+        self.channels = int(channels)  # 3 (RGB) or 4 (early fusion: RGB + infrared)
         self.model_name = str(model)
         self.end2end = getattr(head, "one2one_cv2", None) is not None
         if nms_free and not self.end2end:
@@ -320,8 +322,9 @@ class Detector(nn.Module):
         return out[1] if isinstance(out, (tuple, list)) else out
 
     def _check_images(self, images: torch.Tensor) -> None:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise DataError(f"detector input: expected (B,3,H,W), found {tuple(images.shape)}")
+        c = self.channels
+        if images.ndim != 4 or images.shape[1] != c:
+            raise DataError(f"detector input: expected (B,{c},H,W), found {tuple(images.shape)}")
         h, w = images.shape[-2:]
         s = self.stride
         if h % s or w % s:
@@ -476,10 +479,11 @@ class Detector(nn.Module):
         return f"model={self.model_name!r}, nc={self.nc}, loss_names={self.loss_names}"
 
 
-def build_detector(cfg: Any, names: Sequence[str]) -> Detector:
-    """:class:`Detector` from a ``DetectorConfig`` and the data set's class names."""
+def build_detector(cfg: Any, names: Sequence[str], channels: int = 3) -> Detector:
+    """:class:`Detector` from a ``DetectorConfig`` and the data set's class names; ``channels``
+    input planes (4 for early fusion)."""
     return Detector(names, cfg.model, weights=cfg.weights, box=cfg.box, cls=cfg.cls,
-                    dfl=cfg.dfl, nms_free=cfg.nms_free)
+                    dfl=cfg.dfl, nms_free=cfg.nms_free, channels=channels)
 
 
 @contextlib.contextmanager

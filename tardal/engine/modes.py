@@ -88,13 +88,13 @@ def detector_view(cfg: Config, luma: torch.Tensor, vis: torch.Tensor) -> torch.T
     return detector_input(luma, vis, cfg.detector.input)
 
 
-def _detector(cfg: Config, names: Sequence[str], restore: bool) -> nn.Module:
+def _detector(cfg: Config, names: Sequence[str], restore: bool, channels: int = 3) -> nn.Module:
     from dataclasses import replace
 
     from tardal.detect import build_detector
 
     dcfg = replace(cfg.detector, weights="") if restore else cfg.detector
-    return build_detector(dcfg, list(names))
+    return build_detector(dcfg, list(names), channels)
 
 
 def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:
@@ -198,6 +198,23 @@ class VisibleMode(_DetectOnly):
         if ctx.cfg.detector.input == "grey":
             return rgb_to_y(vis).expand(-1, 3, -1, -1), None
         return vis, None
+
+
+@MODES.register("early")
+class EarlyFusionMode(_DetectOnly):
+    """``early``: the detector takes the pair stacked as channels, (B,4,H,W) = visible RGB and
+    infrared, with its first convolution built for four planes (the same detector family and
+    budget as every other mode; local weights of a three-channel model transfer all but the
+    first layer)."""
+
+    name = "early"
+
+    def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
+                     ) -> dict[str, nn.Module]:
+        return {DETECTOR: _detector(cfg, names, restore, channels=4)}
+
+    def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return torch.cat((vis, ir), dim=1), None
 
 
 @MODES.register("frontend")

@@ -104,8 +104,9 @@ def preview_images(ctx: Context, mode: Mode, batch: Mapping[str, Any]) -> list[n
         d = ctx.cfg.detector
         preds = ctx.eval_detector.predict(images, conf=max(d.conf, d.plot_conf), iou=d.iou,
                                           max_det=d.max_det)
-    return [draw_detections(img.permute(1, 2, 0).float().cpu().numpy(), p["boxes_xyxy"].cpu(),
-                            p["labels"].cpu(), ctx.names, p["scores"].cpu())
+    # (the first three planes: an early-fusion input carries the infrared as a fourth)
+    return [draw_detections(img[:3].permute(1, 2, 0).float().cpu().numpy(),
+                            p["boxes_xyxy"].cpu(), p["labels"].cpu(), ctx.names, p["scores"].cpu())
             for img, p in zip(images, preds)]
 
 

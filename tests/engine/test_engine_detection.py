@@ -38,16 +38,31 @@ EXPECTED = {
     "ir": (*DET_TERMS, "lr/det"),
     "vis": (*DET_TERMS, "lr/det"),
     "frontend": (*DET_TERMS, "lr/det"),
+    "early": (*DET_TERMS, "lr/det"),
 }
 MODELS = {"ct": {"G", "D_t", "D_d", "det"}, "tt": {"G", "det"}, "ir": {"det"}, "vis": {"det"},
-          "frontend": {"G", "det"}}
+          "frontend": {"G", "det"}, "early": {"det"}}
 
 
 def test_every_mode_is_registered() -> None:
-    assert {"dt", "ct", "tt", "ir", "vis", "frontend"} <= set(MODES.names())
+    assert {"dt", "ct", "tt", "ir", "vis", "frontend", "early"} <= set(MODES.names())
 
 
-@pytest.mark.parametrize("mode", ["ct", "tt", "ir", "vis", "frontend"])
+def test_early_fusion_stacks_the_pair_as_four_channels(make_cfg: MakeCfg) -> None:
+    from tardal.engine.evaluate import load_run
+
+    result = train(make_cfg(*DET, "train.mode=early", "train.epochs=1", "name=early4"),
+                   progress=False)
+    first = load_checkpoint(result.last)["models"]["det"]["model.model.0.conv.weight"]
+    assert first.shape[1] == 4  # RGB + infrared
+    run = load_run(result.last)
+    ir, vis = torch.rand(1, 1, 64, 64), torch.rand(1, 3, 64, 64)
+    images, fused = run.mode.view(run.ctx, ir, vis)
+    assert fused is None and images.shape == (1, 4, 64, 64)
+    assert torch.equal(images[:, :3], vis) and torch.equal(images[:, 3:], ir)
+
+
+@pytest.mark.parametrize("mode", ["ct", "tt", "ir", "vis", "frontend", "early"])
 def test_each_mode_runs_and_logs_its_terms(make_cfg: MakeCfg, mode: str) -> None:
     extra = ["fusion.name=mean"] if mode == "frontend" else []
     cfg = make_cfg(*DET, f"train.mode={mode}", "train.epochs=1", f"name={mode}", *extra)
@@ -227,7 +242,7 @@ def test_mode_errors(make_cfg: MakeCfg, tmp_path: Path) -> None:
 
 
 def test_modes_declare_what_they_need() -> None:
-    for name in ("ct", "tt", "ir", "vis", "frontend"):
+    for name in ("ct", "tt", "ir", "vis", "frontend", "early"):
         assert MODES.get(name).has_detector
     assert not MODES.get("dt").has_detector
     assert {n for n in MODES.names() if MODES.get(n).uses_masks} == {"ct", "dt"}
