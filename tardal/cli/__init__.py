@@ -24,7 +24,7 @@ from typing import NoReturn
 from tardal import __version__
 from tardal.errors import TardalError
 
-SUBCOMMANDS = ("data", "train", "eval", "fuse", "demo", "metrics")
+SUBCOMMANDS = ("data", "train", "eval", "fuse", "demo", "metrics", "predict")
 
 
 class TardalParser(argparse.ArgumentParser):
