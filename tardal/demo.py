@@ -12,7 +12,15 @@ the single-modality references, on a CPU in a few minutes.
    boxes) | visible (``vis`` detector) | fused (``ct``'s fused image and detector), with class
    names and scores, one test scene per condition first.
 
+5. Write ``OUT/report.html``: one self-contained page with the comparison, per-class AP
+   tables, precision-recall curves, each run's training curves and the panels
+   (:mod:`tardal.evaluation.html`).
+
 ``quick=True`` runs the same pipeline on a tiny set (64x64 images, one epoch) for tests.
+``data=DIR`` runs it on any data set in the canonical layout (``tardal data import``) instead
+of the synthetic one (nothing is generated; the set needs a ``test`` split), and ``modes``
+picks the runs (default ``ct``, ``ir``, ``vis``; also ``tt`` and ``frontend``, the latter a
+detector on the fixed ``mean`` fusion). Panels show every chosen run.
 """
 
 from __future__ import annotations
@@ -40,6 +48,12 @@ QUICK_SETTINGS: tuple[str, ...] = (
 )
 QUICK_NUM, QUICK_EPOCHS = 20, 1
 RUNS = ("ct", "ir", "vis")
+#: Modes the demo can train; ``frontend`` detects on the fixed method of :data:`FRONTEND`.
+DEMO_MODES = ("ct", "tt", "frontend", "ir", "vis")
+FRONTEND = "mean"
+MODE_NOTES = {"ct": "fusion trained for detection", "tt": "fusion trained by the detection loss "
+              "only", "frontend": f"the detector on the fixed {FRONTEND!r} fusion",
+              "ir": "the same detector on infrared", "vis": "the same detector on visible"}
 
 
 @dataclass
@@ -55,9 +69,10 @@ class DemoResult:
 
 
 def demo_config(out: Path, mode: str, *, quick: bool = False, num: int | None = None,
-                epochs: int | None = None) -> Config:
-    """The config of one demo run (``mode`` ``ct``, ``ir`` or ``vis``) writing under ``out``:
-    :data:`CONFIG` with the run's paths and mode (and the tiny settings with ``quick``)."""
+                epochs: int | None = None, data: str | Path | None = None) -> Config:
+    """The config of one demo run (``mode`` one of :data:`DEMO_MODES`) writing under ``out``:
+    :data:`CONFIG` with the run's paths and mode (and the tiny settings with ``quick``), on
+    the synthetic set at ``out/data`` or on the data set at ``data``."""
     from tardal.errors import ConfigError
 
     if not CONFIG.is_file():
@@ -66,11 +81,33 @@ def demo_config(out: Path, mode: str, *, quick: bool = False, num: int | None = 
     extra += [f"data.synth.num={num}"] if num is not None else []
     extra += [f"train.epochs={QUICK_EPOCHS}"] if quick and epochs is None else []
     extra += [f"train.epochs={epochs}"] if epochs is not None else []
+    extra += [f"fusion.name={FRONTEND}"] if mode == "frontend" else []
+    source = (["data.generate=true", f"data.root={out / 'data'}"] if data is None
+              else ["data.generate=false", f"data.root={data}"])
     return load_config(CONFIG, [
-        "data.generate=true", *extra, f"data.root={out / 'data'}", f"train.mode={mode}",
+        *source, *extra, f"train.mode={mode}",
         f"project={out / 'train'}", f"name={mode}", f"train.preview={0 if quick else 4}",
         "train.device=auto",
     ])
+
+
+def check_modes(modes: Sequence[str]) -> list[str]:
+    """The demo's runs, validated: known detection modes, each once, at least one."""
+    from tardal.errors import ConfigError
+    from tardal.registry import close_matches
+
+    chosen = [m.strip() for m in modes if m.strip()]
+    if not chosen:
+        raise ConfigError(f"--modes: expected some of {', '.join(DEMO_MODES)}, found none")
+    for m in chosen:
+        if m not in DEMO_MODES:
+            near = close_matches(m, list(DEMO_MODES))
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise ConfigError(f"--modes: unknown mode {m!r}{hint}; expected some of "
+                              f"{', '.join(DEMO_MODES)}")
+    if len(set(chosen)) != len(chosen):
+        raise ConfigError(f"--modes: each mode once, found {','.join(chosen)}")
+    return chosen
 
 
 def _conditions(root: Path) -> dict[str, str]:
@@ -106,8 +143,19 @@ def _crop(image: np.ndarray, letterbox: Sequence[float], orig_size: Sequence[int
     return cv2.resize(part, (w0, h0), interpolation=cv2.INTER_LINEAR)
 
 
+def _panel_views(runs: dict[str, Any]) -> list[tuple[str, str]]:
+    """(run key or view key, title) of each view: infrared, visible, then every fusing run."""
+    views = [("ir", "infrared | ir detector" if "ir" in runs else "infrared"),
+             ("vis", "visible | vis detector" if "vis" in runs else "visible")]
+    views += [(k, f"fused | {k} detector") for k, r in runs.items()
+              if r.mode.has_generator]
+    return views
+
+
 def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> list[Path]:
-    """Panels infrared | visible | fused with each run's boxes (see the module doc)."""
+    """Panels infrared | visible | fused with each run's boxes (see the module doc): the
+    infrared and visible views carry the ``ir`` and ``vis`` runs' boxes when those ran, and
+    every run that fuses (``ct``, ``tt``, ``frontend``) adds its fused image and boxes."""
     from tardal.data.dataset import collate_pairs
     from tardal.detect import scale_boxes_back
     from tardal.engine.evaluate import split_dataset
@@ -115,26 +163,28 @@ def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> lis
     from tardal.io import write_image
     from tardal.ops.color import recolor
 
-    ct = runs["ct"]
-    ds = split_dataset(ct.cfg, split, ct.names)
+    first = next(iter(runs.values()))
+    ds = split_dataset(first.cfg, split, first.names)
     stems = [p.stem for p in ds.pairs]
     conds = _conditions(Path(ds.root))
-    conf = ct.cfg.detector.plot_conf
+    conf = first.cfg.detector.plot_conf
     written = []
     for i in pick_scenes(stems, conds, count):
         batch = collate_pairs([ds[i]])
         lb, size = batch["letterbox"][0], batch["orig_size"][0]
         views = []
-        for key, title in (("ir", "infrared | ir detector"), ("vis", "visible | vis detector"),
-                           ("ct", "fused | ct detector")):
-            run = runs[key]
-            images, fused, preds = run.predict(batch)
-            if key == "ct" and fused is not None:
-                shown = recolor(fused, batch["vis"].to(fused.device)).clamp(0, 1)
-            elif key == "ir":
+        for key, title in _panel_views(runs):
+            run = runs.get(key)
+            if key == "ir":
                 shown = batch["ir"].expand(-1, 3, -1, -1)
-            else:
+            elif key == "vis":
                 shown = batch["vis"]
+            if run is None:
+                views.append(titled(_crop(shown[0].permute(1, 2, 0).numpy(), lb, size), title))
+                continue
+            images, fused, preds = run.predict(batch)
+            if fused is not None:
+                shown = recolor(fused, batch["vis"].to(fused.device)).clamp(0, 1)
             img = _crop(shown[0].permute(1, 2, 0).cpu().numpy(), lb, size)
             p = preds[0]
             boxes = scale_boxes_back(p["boxes_xyxy"].cpu(), lb, size)
@@ -144,7 +194,7 @@ def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> lis
             views.append(titled(drawn, title))
         gt = draw_detections(_crop(batch["vis"][0].permute(1, 2, 0).numpy(), lb, size),
                              scale_boxes_back(batch["boxes_xyxy"][0], lb, size),
-                             batch["labels"][0], ct.names)
+                             batch["labels"][0], first.names)
         views.append(titled(gt, "ground truth"))
         name = stems[i] + (f"_{conds[stems[i]]}" if stems[i] in conds else "")
         path = out / f"{name}.png"
@@ -154,26 +204,32 @@ def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> lis
 
 
 def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | None = None,
-             epochs: int | None = None, panels: int = 8, progress: bool = True) -> DemoResult:
-    """Generate, train ``ct``/``ir``/``vis``, evaluate, compare, draw (see the module doc)."""
+             epochs: int | None = None, panels: int = 8, progress: bool = True,
+             data: str | Path | None = None, modes: Sequence[str] = RUNS) -> DemoResult:
+    """Generate (or use ``data``), train ``modes``, evaluate, compare, draw, report (see the
+    module doc)."""
     from tardal.engine import train
     from tardal.engine.data import ensure_dataset
     from tardal.engine.evaluate import evaluate_run, load_run
     from tardal.evaluation import markdown_comparison, write_json
+    from tardal.evaluation.html import pr_curves, write_html_report
     from tardal.io import atomic_write_text
 
     out = Path(out)
+    modes = check_modes(modes)
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     t = time.perf_counter()
-    ensure_dataset(demo_config(out, "ct", quick=quick, num=num, epochs=epochs).data)
+    root = ensure_dataset(demo_config(out, modes[0], quick=quick, num=num, epochs=epochs,
+                                      data=data).data)
     seconds["data"] = time.perf_counter() - t
     run_dirs: dict[str, Path] = {}
     loaded: dict[str, Any] = {}
     results: dict[str, dict[str, Any]] = {}
+    curves: dict[str, dict[str, Any]] = {}
     split = "test"
-    for mode in RUNS:
-        cfg = demo_config(out, mode, quick=quick, num=num, epochs=epochs)
+    for mode in modes:
+        cfg = demo_config(out, mode, quick=quick, num=num, epochs=epochs, data=data)
         log.info("demo: training %s (%d epochs)", mode, cfg.train.epochs)
         t = time.perf_counter()
         result = train(cfg, progress=progress)
@@ -181,22 +237,35 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
         run_dirs[mode] = result.run_dir
         t = time.perf_counter()
         loaded[mode] = load_run(result.best)
-        results[mode] = evaluate_run(loaded[mode], split).results
+        report = evaluate_run(loaded[mode], split)
+        results[mode] = report.results
+        curves[mode] = pr_curves(report.predictions, report.ground_truths, loaded[mode].names)
         seconds[f"eval_{mode}"] = time.perf_counter() - t
-    names = loaded["ct"].names
+    first = loaded[modes[0]]
+    names = first.names
     table = markdown_comparison(results, names)
     t = time.perf_counter()
     panel_paths = write_panels(loaded, split, out / "panels", panels)
     seconds["panels"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_all
-    header = (f"Detection on the synthetic test split ({results['ct']['images']} scenes, "
-              f"{results['ct']['instances']} objects): ct = fusion trained for detection, "
-              "ir / vis = the same detector on one modality.\n\n")
+    r0 = results[modes[0]]
+    what = "the synthetic test split" if data is None else f"the test split of {root}"
+    if list(modes) == list(RUNS):
+        notes = "ct = fusion trained for detection, ir / vis = the same detector on one modality"
+    else:
+        notes = "; ".join(f"{m} = {MODE_NOTES[m]}" for m in modes)
+    header = (f"Detection on {what} ({r0['images']} scenes, {r0['instances']} objects): "
+              f"{notes}.\n\n")
     atomic_write_text(out / "comparison.md", header + table)
     write_json(out / "comparison.json", {
         "split": split, "runs": {k: str(v) for k, v in run_dirs.items()},
         "results": results, "seconds": seconds, "quick": quick,
-        "epochs": loaded["ct"].cfg.train.epochs, "img_size": loaded["ct"].cfg.data.img_size,
+        "epochs": first.cfg.train.epochs, "img_size": first.cfg.data.img_size,
+        "data": str(root),
     })
+    write_html_report(
+        out / "report.html", f"tardal demo: {', '.join(modes)} on {root}",
+        {m: {**results[m], "pr": curves[m]} for m in modes}, names, intro=header.strip(),
+        training={m: run_dirs[m] / "results.png" for m in modes}, panels=panel_paths)
     return DemoResult(out=out, table=table, results=results, runs=run_dirs, panels=panel_paths,
                       seconds=seconds)

@@ -1,9 +1,15 @@
-"""`tardal demo [--out DIR] [--quick] [--num N] [--epochs E] [--panels K]`: the main job.
+"""`tardal demo [--out DIR] [--quick] [--num N] [--epochs E] [--panels K] [--data DIR]
+[--modes ct,ir,vis]`: the main job.
 
 Generates a small synthetic benchmark, trains ``ct`` (fusion trained for detection) and the
 references ``ir`` and ``vis`` on the CPU, scores all three on the same test split, prints the
 comparison and writes demo panels (infrared | visible | fused, with each detector's boxes).
 Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds).
+
+``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
+``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
+``--modes`` picks the runs among ct, tt, frontend (a detector on the fixed mean fusion), ir
+and vis.
 
 Output (``--out``, default ``runs/demo``)::
 
@@ -11,6 +17,7 @@ Output (``--out``, default ``runs/demo``)::
     train/{ct,ir,vis}/            run folders (results.csv, results.png, weights/best.pt, ...)
     comparison.md, comparison.json
     panels/<stem>_<condition>.png
+    report.html                   everything above in one self-contained page
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num", type=int, default=None, help="synthetic scenes to generate")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run")
     p.add_argument("--panels", type=int, default=8, help="test scenes to draw")
+    p.add_argument("--data", default=None,
+                   help="data set in the canonical layout instead of the synthetic one")
+    p.add_argument("--modes", default="ct,ir,vis",
+                   help="comma-separated runs among ct,tt,frontend,ir,vis (default ct,ir,vis)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -41,14 +52,25 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag} must be at least 1, found {value}")
     if args.panels < 0:
         raise ConfigError(f"--panels must be at least 0, found {args.panels}")
-    from tardal.demo import run_demo  # after the checks: bad flags are reported at once
+    from pathlib import Path
 
+    from tardal.errors import DataError
+
+    if args.data is not None and not (Path(args.data) / "data.yaml").is_file():
+        raise DataError(f"--data {args.data}: expected a data set in the canonical layout "
+                        "(a folder with data.yaml, made by 'tardal data import'), found "
+                        + ("no data.yaml in it" if Path(args.data).is_dir() else "no folder"))
+    from tardal.demo import check_modes, run_demo  # after the checks: bad flags reported at once
+
+    modes = check_modes(args.modes.split(","))
     result = run_demo(args.out, quick=args.quick, num=args.num, epochs=args.epochs,
-                      panels=args.panels, progress=not args.no_progress)
+                      panels=args.panels, progress=not args.no_progress, data=args.data,
+                      modes=modes)
     print()
     print(result.table)
     s = result.seconds
     print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in s.items()))
-    print(f"comparison: {result.out / 'comparison.md'}; panels: {result.out / 'panels'} "
+    print(f"comparison: {result.out / 'comparison.md'}; report: {result.out / 'report.html'}; "
+          f"panels: {result.out / 'panels'} "
           f"({len(result.panels)}); runs: " + ", ".join(str(p) for p in result.runs.values()))
     return 0

@@ -48,11 +48,50 @@ def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert img.shape[1] == 4 * 64 + 3 * 4  # infrared | visible | fused | ground truth
     # the data set is reused by a second demo in the same folder
     assert (out / "data" / "data.yaml").is_file()
+    report = (out / "report.html").read_text()
+    assert "<h2>Comparison</h2>" in report and "<h3>vis</h3>" in report
+    # PR curves, three training curves, three panels
+    assert report.count('src="data:image/png;base64,') == 1 + 3 + 3
+    assert "http" not in report
 
 
-def test_demo_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.slow
+def test_demo_on_a_given_data_set_with_chosen_modes(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from tardal.config import DataConfig, SynthConfig
+    from tardal.engine.data import ensure_dataset
+
+    data = tmp_path / "set"
+    ensure_dataset(DataConfig(root=str(data), synth=SynthConfig(num=12, width=64, height=64,
+                                                                seed=1)))
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--data", str(data), "--modes", "frontend,ir", "--out",
+                 str(out), "--panels", "2", "--no-progress"]) == 0
+    assert not (out / "data").exists()  # nothing generated: the given set is used
+    data_ = json.loads((out / "comparison.json").read_text())
+    assert set(data_["results"]) == {"frontend", "ir"} and data_["data"] == str(data)
+    assert all(r["images"] == 2 for r in data_["results"].values())  # 12 scenes: 2 in test
+    header = (out / "comparison.md").read_text().splitlines()[0]
+    assert str(data) in header and "frontend = the detector on the fixed 'mean' fusion" in header
+    panels = sorted((out / "panels").glob("*.png"))
+    assert len(panels) == 2
+    img = cv2.imread(str(panels[0]))
+    assert img.shape[1] == 4 * 64 + 3 * 4  # infrared (ir boxes) | visible | fused | truth
+    report = (out / "report.html").read_text()
+    assert "<h3>frontend</h3>" in report and "<h3>ir</h3>" in report
+    assert report.count('src="data:image/png;base64,') == 1 + 2 + 2
+
+
+def test_demo_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--epochs", "0"]) == 2
     assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert main(["demo", "--modes", "ct,irr", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown mode 'irr' (did you mean ir" in capsys.readouterr().err
+    assert main(["demo", "--modes", "ct,ct", "--out", str(tmp_path / "o")]) == 2
+    assert "each mode once" in capsys.readouterr().err
+    assert main(["demo", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no data.yaml in it" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_demo_settings_are_the_shipped_cpu_config() -> None:

@@ -213,11 +213,25 @@ def test_every_detection_mode(synth: Path, tmp_path: Path, mode: str) -> None:
     assert main(["predict", str(weights), "--ir", str(synth / "ir" / f"{stem}.png"), "--vi",
                  str(synth / "vi" / f"{stem}.png"), "--out", str(out), "--conf", "0.001",
                  "--save-txt", "--no-progress"]) == 0
-    drawn = cv2.imread(str(out / f"{stem}.png"))[..., ::-1]
+    drawn = cv2.imread(str(out / f"{stem}.png"))
     assert drawn.shape == (64, 64, 3)
     lines = (out / "labels" / f"{stem}.txt").read_text().splitlines()
     assert lines and all(len(line.split()) == 6 for line in lines)
-    if mode == "ir":  # the infrared image, grey: its three channels agree outside the boxes
-        ir = cv2.imread(str(synth / "ir" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
-        assert np.abs(drawn[..., 0].astype(int) - drawn[..., 2].astype(int)).mean() < 40
-        assert np.corrcoef(drawn[..., 1].ravel(), ir.ravel())[0, 1] > 0.5
+    # what is shown: the modality itself for ir / vis runs, a fused image otherwise
+    from tardal.engine.evaluate import load_run
+    from tardal.io import read_ir, read_rgb
+    from tardal.predict import Frame, predict_frames
+
+    ir = read_ir(synth / "ir" / f"{stem}.png")
+    vis = read_rgb(synth / "vi" / f"{stem}.png")
+    shown = predict_frames(load_run(weights, device="cpu"), [Frame("x.png", ir, vis)])[0].shown
+    luma = shown @ np.float32([0.299, 0.587, 0.114])
+    vis_y = vis @ np.float32([0.299, 0.587, 0.114])
+    if mode == "ir":
+        np.testing.assert_allclose(shown, np.repeat(ir[..., None], 3, axis=2), atol=1e-6)
+    elif mode == "vis":
+        np.testing.assert_allclose(shown, vis, atol=1e-6)
+    elif mode == "frontend":  # the mean fusion, recoloured: its luma is (ir + vis_y) / 2
+        assert np.abs(luma - (ir + vis_y) / 2).mean() < 0.01
+    else:
+        assert np.abs(luma - vis_y).mean() > 0.01 and np.abs(luma - ir).mean() > 0.01
