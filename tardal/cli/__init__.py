@@ -1,6 +1,6 @@
 """The ``tardal`` command line: one entry point, one module per subcommand.
 
-Each subcommand module defines ``register(subparsers)``, which adds its parser and sets
+Each subcommand module defines ``register(subparsers)``, which adds its parser(s) and sets
 ``func`` to the function that runs it. Heavy imports (torch, Ultralytics) happen inside those
 functions, so ``tardal --help`` is quick.
 
@@ -24,7 +24,7 @@ from typing import NoReturn
 from tardal import __version__
 from tardal.errors import TardalError
 
-SUBCOMMANDS = ("data", "train", "eval", "fuse", "demo", "metrics", "predict")
+SUBCOMMANDS = ("data", "train", "eval", "fuse", "demo", "metrics", "predict", "export")
 
 
 class TardalParser(argparse.ArgumentParser):
