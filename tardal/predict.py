@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,10 +360,11 @@ class VideoSink:
         h, w = frame_rgb.shape[:2]
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.",
-                                        suffix=".partial.mp4")
-            os.close(fd)
-            self._tmp = Path(name)
+            # created with the umask's mode (mkstemp would make it private); the container is
+            # chosen from the suffix, so the temporary name ends in .mp4 too
+            tmp = self.path.with_name(f".{self.path.stem}.{secrets.token_hex(4)}.partial.mp4")
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            self._tmp = tmp
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"),
                                            self.fps, (w, h))
             if not self._writer.isOpened():
