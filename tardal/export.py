@@ -13,7 +13,7 @@ project does not depend on):
   114/255 padding, :func:`tardal.data.transforms.letterbox`); B is dynamic, S fixed (the
   detector's anchor grid is built for it). It runs the mode's view (G and the detector-input
   colouring for ``ct``/``tt``/``frontend``, the modality for ``ir``/``vis``) and the
-  evaluation detector (the EMA copy when kept). Output ``preds`` (B, 4 + nc, N): for each of the
+  evaluation detector (the EMA copy when kept); both inputs are part of every graph. Output ``preds`` (B, 4 + nc, N): for each of the
   N = sum over strides of (S/stride)^2 anchor points, rows 0-3 the box centre x, centre y,
   width and height in letterboxed pixels, rows 4.. the sigmoid class scores, before NMS (the
   layout Ultralytics' ``non_max_suppression`` takes; NMS-free heads are not exported).
@@ -59,6 +59,9 @@ class DetectionGraph(nn.Module):
 
     def forward(self, ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
         images, _ = self.run.mode.view(self.run.ctx, ir, vis)
+        # ``ir``/``vis`` runs read one input; a zero-weighted pixel of both keeps the two inputs
+        # in every graph (the exporter drops unused ones), so callers feed every run alike
+        images = images + 0.0 * (ir[:, :1, :1, :1] + vis[:, :1, :1, :1])
         out = self.run.detector.model(images)
         return out[0] if isinstance(out, (tuple, list)) else out
 

@@ -184,3 +184,37 @@ def test_ultralytics_trains_on_the_exported_set(synth: Path, tmp_path: Path,
     values = dict(zip(header, (float(v) for v in rows[1].split(","))))
     assert values["train/box_loss"] > 0 and np.isfinite(values["train/cls_loss"])
     assert "metrics/mAP50(B)" in values  # validated on the exported val split
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["dt", "ir"])
+def test_runs_without_a_detector_or_without_g(mode: str, synth: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A fusion-only run exports G alone; a single-modality run exports the detection graph
+    alone (its input ``ir`` is the letterboxed infrared, repeated for the detector)."""
+    import onnxruntime as ort
+
+    from tardal.config import load_config
+    from tardal.engine import train
+    from tardal.export import detection_path
+
+    cfg = load_config(None, [*TINY, f"data.root={synth}", f"project={tmp_path / 'runs'}",
+                             f"train.mode={mode}", f"name={mode}"])
+    weights = train(cfg, progress=False).best
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(weights), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    det = detection_path(out)
+    if mode == "dt":
+        assert out.is_file() and not det.exists() and "detection graph" not in printed
+        return
+    assert det.is_file() and not out.exists() and "fusion graph" not in printed
+    from tardal.engine.evaluate import load_run
+
+    run = load_run(weights, device="cpu")
+    ir, vis = torch.rand(1, 1, 64, 64), torch.rand(1, 3, 64, 64)
+    got = ort.InferenceSession(str(det), providers=["CPUExecutionProvider"]).run(
+        None, {"ir": ir.numpy(), "vis": vis.numpy()})[0]
+    with torch.no_grad():
+        ref = run.detector.model(ir.expand(-1, 3, -1, -1))[0].numpy()
+    assert np.abs(got - ref).max() < 1e-3
