@@ -13,8 +13,8 @@ project does not depend on):
   114/255 padding, :func:`tardal.data.transforms.letterbox`); B is dynamic, S fixed (the
   detector's anchor grid is built for it). It runs the mode's view (G and the detector-input
   colouring for ``ct``/``tt``/``frontend``, the modality for ``ir``/``vis``) and the
-  evaluation detector (the EMA copy when kept); both inputs are part of every graph. Output ``preds`` (B, 4 + nc, N): for each of the
-  N = sum over strides of (S/stride)^2 anchor points, rows 0-3 the box centre x, centre y,
+  evaluation detector (the EMA copy when kept); both inputs are part of every graph. Output
+  ``preds`` (B, 4 + nc, N): for each of the N = sum over strides of (S/stride)^2 anchor points, rows 0-3 the box centre x, centre y,
   width and height in letterboxed pixels, rows 4.. the sigmoid class scores, before NMS (the
   layout Ultralytics' ``non_max_suppression`` takes; NMS-free heads are not exported).
 

@@ -235,3 +235,39 @@ def test_every_detection_mode(synth: Path, tmp_path: Path, mode: str) -> None:
         assert np.abs(luma - (ir + vis_y) / 2).mean() < 0.01
     else:
         assert np.abs(luma - vis_y).mean() > 0.01 and np.abs(luma - ir).mean() > 0.01
+
+
+def test_real_pairs_keep_their_own_size(shared_data: Path, ct_weights: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """MSRS pairs (640x480) go through the 64 px run and come back at 640x480, boxes inside;
+    the set's damaged file stops the run before anything is written."""
+    from tardal.errors import DataError
+    from tardal.io import read_ir
+
+    msrs = shared_data / "msrs-mini"
+    out = tmp_path / "pred"
+    args = ["--out", str(out), "--conf", "0.001", "--save-json", "--no-progress"]
+    assert main(["predict", str(ct_weights), "--ir", str(msrs / "ir"), "--vi", str(msrs / "vi"),
+                 *args]) == 2
+    assert "is not a valid PNG file" in capsys.readouterr().err and not out.exists()
+    good = []
+    for p in sorted((msrs / "ir").iterdir()):
+        try:
+            read_ir(p), read_ir(msrs / "vi" / p.name)
+            good.append(p.name)
+        except DataError:  # the set's damaged files
+            continue
+    assert len(good) >= 5
+    for side in ("ir", "vi"):
+        (tmp_path / side).mkdir()
+        for name in good:
+            (tmp_path / side / name).symlink_to(msrs / side / name)
+    assert main(["predict", str(ct_weights), "--ir", str(tmp_path / "ir"), "--vi",
+                 str(tmp_path / "vi"), *args]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == good
+    assert cv2.imread(str(out / good[0])).shape == (480, 640, 3)
+    coco = json.loads((out / "predictions.json").read_text())
+    assert {(im["width"], im["height"]) for im in coco["images"]} == {(640, 480)}
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        assert -1e-3 <= x and x + w <= 640.001 and -1e-3 <= y and y + h <= 480.001
