@@ -106,6 +106,13 @@ def test_eval_report_from_metrics(tmp_path: Path) -> None:
     assert "split &#x27;test&#x27;" in text and "<h3>ct</h3>" in text
     assert text.count('src="data:image/png;base64,') == 2  # PR points + results.png
 
+    class Held:  # what EvalReport carries
+        predictions, ground_truths = good, gts
+
+    full = write_eval_report(metrics, tmp_path / "eval" / "full.html", report=Held).read_text()
+    uri = re.findall(r'src="data:image/png;base64,([^"]+)"', full)[0]
+    assert uri != re.findall(r'src="data:image/png;base64,([^"]+)"', text)[0]  # curves drawn
+
 
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable",

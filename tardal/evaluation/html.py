@@ -246,14 +246,21 @@ def write_html_report(out: str | Path, title: str, results: Mapping[str, Mapping
     return out
 
 
-def write_eval_report(metrics: Mapping[str, Any], out: str | Path, *,
+def write_eval_report(metrics: Mapping[str, Any], out: str | Path, *, report: Any = None,
                       title: str | None = None, training: Path | None = None,
                       panels: Sequence[Path] = ()) -> Path:
     """The report of one ``tardal eval`` result (its ``metrics.json`` dict: the evaluation
-    results plus ``mode``, ``weights``, ``split``, ``names``). The run's ``results.png`` is
-    found beside its ``weights/`` folder unless ``training`` is given."""
+    results plus ``mode``, ``weights``, ``split``, ``names``). With ``report`` (the
+    :class:`~tardal.engine.evaluate.EvalReport`, holding the predictions and ground truth) the
+    precision-recall curves are drawn in full, otherwise each class's best-F1 point. The run's
+    ``results.png`` is found beside its ``weights/`` folder unless ``training`` is given.
+
+    ``tardal eval --html`` calls ``write_eval_report(metrics, out / "report.html",
+    report=report)``."""
     run = str(metrics.get("mode") or "run")
     names = metrics.get("names") or list((metrics.get("per_class") or {}).keys())
+    if report is not None:
+        metrics = {**metrics, "pr": pr_curves(report.predictions, report.ground_truths, names)}
     if training is None and metrics.get("weights"):
         w = Path(str(metrics["weights"]))
         folder = w.parent.parent if w.parent.name == "weights" else w.parent
