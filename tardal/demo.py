@@ -19,8 +19,8 @@ the single-modality references, on a CPU in a few minutes.
 ``quick=True`` runs the same pipeline on a tiny set (64x64 images, one epoch) for tests.
 ``data=DIR`` runs it on any data set in the canonical layout (``tardal data import``) instead
 of the synthetic one (nothing is generated; the set needs a ``test`` split), and ``modes``
-picks the runs (default ``ct``, ``ir``, ``vis``; also ``tt`` and ``frontend``, the latter a
-detector on the fixed ``mean`` fusion). Panels show every chosen run.
+picks the runs (default ``ct``, ``ir``, ``vis``; also ``tt``, ``early`` and ``frontend``, the
+latter a detector on the fixed ``mean`` fusion). Panels show every chosen run.
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ QUICK_SETTINGS: tuple[str, ...] = (
 QUICK_NUM, QUICK_EPOCHS = 20, 1
 RUNS = ("ct", "ir", "vis")
 #: Modes the demo can train; ``frontend`` detects on the fixed method of :data:`FRONTEND`.
-DEMO_MODES = ("ct", "tt", "frontend", "ir", "vis")
+DEMO_MODES = ("ct", "tt", "frontend", "early", "ir", "vis")
 FRONTEND = "mean"
 MODE_NOTES = {"ct": "fusion trained for detection", "tt": "fusion trained by the detection loss "
               "only", "frontend": f"the detector on the fixed {FRONTEND!r} fusion",
+              "early": "the detector on visible RGB and infrared stacked as four channels",
               "ir": "the same detector on infrared", "vis": "the same detector on visible"}
 
 
@@ -149,6 +150,8 @@ def _panel_views(runs: dict[str, Any]) -> list[tuple[str, str]]:
              ("vis", "visible | vis detector" if "vis" in runs else "visible")]
     views += [(k, f"fused | {k} detector") for k, r in runs.items()
               if r.mode.has_generator]
+    views += [(k, f"visible | {k} detector") for k, r in runs.items()
+              if not r.mode.has_generator and k not in ("ir", "vis")]
     return views
 
 
@@ -185,6 +188,8 @@ def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> lis
             images, fused, preds = run.predict(batch)
             if fused is not None:
                 shown = recolor(fused, batch["vis"].to(fused.device)).clamp(0, 1)
+            elif key not in ("ir", "vis"):  # early: the stacked pair; the visible image shown
+                shown = batch["vis"]
             img = _crop(shown[0].permute(1, 2, 0).cpu().numpy(), lb, size)
             p = preds[0]
             boxes = scale_boxes_back(p["boxes_xyxy"].cpu(), lb, size)

@@ -9,8 +9,9 @@ Each frame is letterboxed to the run's ``data.img_size`` exactly as
 :class:`tardal.data.dataset.PairedDataset` does (:func:`tardal.data.transforms.letterbox`),
 batched, passed through :meth:`tardal.engine.evaluate.LoadedRun.predict`, and the boxes are
 mapped back to the frame's own pixels (:func:`predict_frames`). What is shown is the fused image
-recoloured with the visible CbCr for runs that fuse (``ct``, ``tt``, ``frontend``), or the
-detector's own input for ``ir`` / ``vis`` runs, cut out of the letterbox at the frame's size.
+recoloured with the visible CbCr for runs that fuse (``ct``, ``tt``, ``frontend``), the
+detector's own input for ``ir`` / ``vis`` runs, or the visible image for ``early`` (whose
+detector reads the stacked pair), cut out of the letterbox at the frame's size.
 
 Writers: :func:`yolo_lines` (``cls cx cy w h conf``, normalised), :func:`coco_predictions` (one
 COCO-style dict of all predictions), :class:`VideoSink` (an MP4 written beside its target and
@@ -276,8 +277,10 @@ def predict_frames(run: Any, frames: Sequence[Frame]) -> list[Prediction]:
     images, fused, preds = run.predict(batch)
     if fused is not None:
         shown = recolor(fused, batch["vis"].to(fused.device)).clamp(0, 1)
-    else:
+    elif images.shape[1] == 3:
         shown = images.clamp(0, 1)
+    else:  # ``early``: visible RGB and infrared stacked; the visible image is shown
+        shown = batch["vis"]
     shown_np = shown.permute(0, 2, 3, 1).float().cpu().numpy()
     out = []
     for i, f in enumerate(frames):

@@ -187,11 +187,11 @@ def test_ultralytics_trains_on_the_exported_set(synth: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["dt", "ir"])
+@pytest.mark.parametrize("mode", ["dt", "ir", "early"])
 def test_runs_without_a_detector_or_without_g(mode: str, synth: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """A fusion-only run exports G alone; a single-modality run exports the detection graph
-    alone (its input ``ir`` is the letterboxed infrared, repeated for the detector)."""
+    """A fusion-only run exports G alone; runs without G (one modality, or early fusion's
+    four-channel stack) export the detection graph alone, still with both inputs."""
     import onnxruntime as ort
 
     from tardal.config import load_config
@@ -216,5 +216,5 @@ def test_runs_without_a_detector_or_without_g(mode: str, synth: Path, tmp_path: 
     got = ort.InferenceSession(str(det), providers=["CPUExecutionProvider"]).run(
         None, {"ir": ir.numpy(), "vis": vis.numpy()})[0]
     with torch.no_grad():
-        ref = run.detector.model(ir.expand(-1, 3, -1, -1))[0].numpy()
+        ref = run.detector.model(run.mode.view(run.ctx, ir, vis)[0])[0].numpy()
     assert np.abs(got - ref).max() < 1e-3

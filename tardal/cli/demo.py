@@ -8,8 +8,8 @@ Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds).
 
 ``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
 ``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
-``--modes`` picks the runs among ct, tt, frontend (a detector on the fixed mean fusion), ir
-and vis.
+``--modes`` picks the runs among ct, tt, frontend (a detector on the fixed mean fusion), early
+(visible and infrared stacked as four channels), ir and vis.
 
 Output (``--out``, default ``runs/demo``)::
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None,
                    help="data set in the canonical layout instead of the synthetic one")
     p.add_argument("--modes", default="ct,ir,vis",
-                   help="comma-separated runs among ct,tt,frontend,ir,vis (default ct,ir,vis)")
+                   help="comma-separated runs among ct,tt,frontend,early,ir,vis (default ct,ir,vis)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

@@ -65,21 +65,22 @@ def test_demo_on_a_given_data_set_with_chosen_modes(tmp_path: Path,
     ensure_dataset(DataConfig(root=str(data), synth=SynthConfig(num=12, width=64, height=64,
                                                                 seed=1)))
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--data", str(data), "--modes", "frontend,ir", "--out",
+    assert main(["demo", "--quick", "--data", str(data), "--modes", "frontend,early,ir", "--out",
                  str(out), "--panels", "2", "--no-progress"]) == 0
     assert not (out / "data").exists()  # nothing generated: the given set is used
     data_ = json.loads((out / "comparison.json").read_text())
-    assert set(data_["results"]) == {"frontend", "ir"} and data_["data"] == str(data)
+    assert set(data_["results"]) == {"frontend", "early", "ir"} and data_["data"] == str(data)
     assert all(r["images"] == 2 for r in data_["results"].values())  # 12 scenes: 2 in test
     header = (out / "comparison.md").read_text().splitlines()[0]
     assert str(data) in header and "frontend = the detector on the fixed 'mean' fusion" in header
     panels = sorted((out / "panels").glob("*.png"))
     assert len(panels) == 2
     img = cv2.imread(str(panels[0]))
-    assert img.shape[1] == 4 * 64 + 3 * 4  # infrared (ir boxes) | visible | fused | truth
+    # infrared (ir boxes) | visible | fused (frontend) | visible (early) | truth
+    assert img.shape[1] == 5 * 64 + 4 * 4
     report = (out / "report.html").read_text()
-    assert "<h3>frontend</h3>" in report and "<h3>ir</h3>" in report
-    assert report.count('src="data:image/png;base64,') == 1 + 2 + 2
+    assert "<h3>frontend</h3>" in report and "<h3>early</h3>" in report
+    assert report.count('src="data:image/png;base64,') == 1 + 3 + 2
 
 
 def test_demo_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
