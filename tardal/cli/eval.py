@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="overrides of the saved config, e.g. data.root=DIR")
     p.add_argument("--split", default="test", help="data split to score (default: test)")
     p.add_argument("--out", help="output folder (default: <run>/eval/<split>)")
+    p.add_argument("--html", action="store_true",
+                   help="also write report.html (tables, PR curves, training curves)")
     p.add_argument("--save-json", action="store_true",
                    help="also write the predictions as a COCO file (predictions.json)")
     p.add_argument("--categories", metavar="FILE",
@@ -115,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     metrics.update(weights=str(weights), mode=loaded.mode.name, epoch=loaded.epoch,
                    split=args.split, data=str(report.root), names=loaded.names)
     write_json(out / "metrics.json", metrics)
+    if args.html:
+        from tardal.evaluation.html import write_eval_report
+
+        write_eval_report(metrics, out / "report.html", report=report)
     title = (f"{loaded.mode.name} run {weights} (epoch {loaded.epoch}) on split "
              f"'{args.split}' of {report.root}: {metrics['images']} images, "
              f"{metrics['instances']} objects")

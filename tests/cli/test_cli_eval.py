@@ -96,10 +96,12 @@ def test_eval_writes_json_markdown_and_predictions(runs: dict[str, Path], tmp_pa
 
 
 def test_eval_default_output_folder_and_overrides(runs: dict[str, Path]) -> None:
-    assert main(["eval", str(runs["ct"]), "--split", "val", "--no-progress",
+    assert main(["eval", str(runs["ct"]), "--split", "val", "--no-progress", "--html",
                  f"data.root={runs['data']}", "detector.conf=0.5"]) == 0
     out = runs["ct"].parent.parent / "eval" / "val"
     metrics = json.loads((out / "metrics.json").read_text())
+    page = (out / "report.html").read_text()  # --html: the self-contained report
+    assert "<table" in page and "AP50" in page and "http://" not in page
     assert metrics["split"] == "val" and metrics["images"] == 2
     assert not (out / "predictions.json").exists()
     # conf 0.5 on a one-step detector: nothing survives, so every AP is 0
