@@ -29,3 +29,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA} (a fresh clone has no ../shared)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_thread() -> None:
+    """Tiny tensors: one thread is faster and keeps timings steady on shared machines."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def synth64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 synthetic 64x64 scenes (8 train, 2 val, 2 test), generated through the loop's helper."""
+    from tardal.config import DataConfig, SynthConfig
+    from tardal.engine.data import ensure_dataset
+
+    root = tmp_path_factory.mktemp("synth") / "data"
+    cfg = DataConfig(root=str(root), synth=SynthConfig(num=12, width=64, height=64, seed=0))
+    assert ensure_dataset(cfg) == root
+    return root

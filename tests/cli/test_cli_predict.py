@@ -25,22 +25,13 @@ TINY = [
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Tiny runs: one thread."""
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tardal.config import DataConfig, SynthConfig
-    from tardal.engine.data import ensure_dataset
-
-    root = tmp_path_factory.mktemp("synth") / "data"
-    ensure_dataset(DataConfig(root=str(root), synth=SynthConfig(num=12, width=64, height=64,
-                                                                seed=0)))
-    return root
+def synth(synth64: Path) -> Path:
+    return synth64
 
 
 def train_run(synth: Path, project: Path, mode: str) -> Path:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import torch
 
 from tardal.config import Config, load_config
 
@@ -16,18 +15,6 @@ SMALL = [
     "train.optimizer=adam", "train.lr_g=0.01", "train.lr_d=0.001", "train.weight_decay=0",
     "train.warmup_epochs=0", "train.d_warm=1", "train.epochs=3",
 ]
-
-
-@pytest.fixture(scope="session")
-def synth64(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 synthetic 64x64 scenes (8 train, 2 val, 2 test), generated through the loop's helper."""
-    from tardal.config import DataConfig, SynthConfig
-    from tardal.engine.data import ensure_dataset
-
-    root = tmp_path_factory.mktemp("synth") / "data"
-    cfg = DataConfig(root=str(root), synth=SynthConfig(num=12, width=64, height=64, seed=0))
-    assert ensure_dataset(cfg) == root
-    return root
 
 
 @pytest.fixture
@@ -42,12 +29,8 @@ def make_cfg(synth64: Path, tmp_path: Path) -> Callable[..., Config]:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """Tiny tensors: one thread is faster and keeps timings steady on shared machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Every engine test runs on one thread (tiny tensors)."""
 
 
 def context_for(cfg: Config) -> tuple:
