@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 
 from tardal.cli.train import OverridesAnywhere
-from tardal.errors import CheckpointError
+from tardal.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="overrides of the saved config, e.g. data.root=DIR")
     p.add_argument("--split", default="test", help="data split to score (default: test)")
     p.add_argument("--out", help="output folder (default: <run>/eval/<split>)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave unusable pairs of the split out (listed) instead of stopping")
     p.add_argument("--html", action="store_true",
                    help="also write report.html (tables, PR curves, training curves)")
     p.add_argument("--save-json", action="store_true",
@@ -106,8 +109,15 @@ def run(args: argparse.Namespace) -> int:
     weights = Path(args.weights)
     if not weights.is_file():
         raise CheckpointError(f"checkpoint {weights} does not exist")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", args.split) or ".." in args.split:
+        raise ConfigError(f"--split: expected a split name such as test or val (meta/NAME.txt), "
+                          f"found {args.split!r}")
+    if args.batch_size < 0:
+        raise ConfigError(f"--batch-size must be >= 0 (0: the run's data.batch_size), found "
+                          f"{args.batch_size}")
     categories = read_categories(args.categories) if args.categories else None
-    loaded = load_run(weights, args.overrides, device=args.device)
+    overrides = [*args.overrides, *(["data.skip_bad=true"] if args.skip_bad else [])]
+    loaded = load_run(weights, overrides, device=args.device)
     if categories is not None:  # fail before the evaluation, not after it
         category_ids(loaded.names, categories, f"--categories {args.categories}")
     report = evaluate_run(loaded, args.split, batch_size=args.batch_size or None,

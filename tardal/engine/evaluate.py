@@ -106,11 +106,18 @@ def load_run(path: str | Path, overrides: Sequence[str] = (), device: str = "aut
 def split_dataset(cfg: Config, split: str, names: Sequence[str]) -> Any:
     """The letterboxed, un-augmented :class:`PairedDataset` of ``split`` at ``cfg.data.root``
     (the synthetic set is generated there first when ``data.generate`` allows it)."""
+    from tardal.data.check import validate_splits
     from tardal.data.dataset import PairedDataset
     from tardal.engine.data import ensure_dataset
 
     root = ensure_dataset(cfg.data)
-    ds = PairedDataset(root, split, img_size=cfg.data.img_size, augment=None,
+    # the checks of 'tardal data check' on this split, before any work (data.skip_bad: leave
+    # the unusable pairs out, with a warning)
+    check = validate_splits(root, [split], skip_bad=cfg.data.skip_bad, align=cfg.data.align)
+    if check.bad:
+        log.warning("leaving out %d unusable pair(s) (data.skip_bad): %s", len(check.bad),
+                    check.message())
+    ds = PairedDataset(root, check.good(split), img_size=cfg.data.img_size, augment=None,
                        align=cfg.data.align)
     if len(ds) == 0:
         raise DataError(f"data set {root}: split {split!r} is empty (meta/{split}.txt); pick "

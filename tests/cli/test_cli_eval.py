@@ -183,3 +183,25 @@ def test_eval_categories_of_the_m3fd_annotations(runs: dict[str, Path], tmp_path
     ids = {c["name"]: c["id"] for c in coco["categories"]}
     assert ids == {"People": 1, "Car": 2, "Motorcycle": 3, "Bus": 4, "Truck": 5, "Lamp": 6}
     assert coco["info"]["categories_from"] == str(ref)
+
+
+def test_eval_checks_the_split_before_work(runs: dict, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    assert main(["eval", str(runs["ct"]), "--split", "../../elsewhere"]) == 2
+    assert "--split: expected a split name" in capsys.readouterr().err
+    # a bad label line in the scored split stops the evaluation, naming file and line ...
+    root = tmp_path / "data"
+    shutil.copytree(runs["data"], root)
+    stem = (root / "meta" / "test.txt").read_text().split()[0]
+    (root / "labels" / f"{stem}.txt").write_text("0 0.5 0.5 0.2\n")
+    out = tmp_path / "eval"
+    assert main(["eval", str(runs["ct"]), f"data.root={root}", "--out", str(out),
+                 "--no-progress"]) == 2
+    assert f"{stem}.txt:1:" in capsys.readouterr().err and not out.exists()
+    # ... unless --skip-bad leaves it out
+    assert main(["eval", str(runs["ct"]), f"data.root={root}", "--out", str(out),
+                 "--no-progress", "--skip-bad"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["images"] == len((root / "meta" / "test.txt").read_text().split()) - 1
