@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	YOLO_CONFIG_DIR=$(CURDIR)/runs/.ultralytics $(VENV)/bin/tardal demo
 
+# The suite runs in $(JOBS) worker processes (pytest-xdist); JOBS=0 runs it in one process.
+JOBS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache
