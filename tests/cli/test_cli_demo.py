@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-import torch
 
 from tardal.cli import main
 
@@ -15,11 +14,8 @@ REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Tiny tensors: one thread (tests/conftest.py)."""
 
 
 @pytest.mark.slow

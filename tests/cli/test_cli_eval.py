@@ -20,11 +20,8 @@ PER_CLASS = {"AP", "AP50", "precision", "recall", "f1", "conf", "instances", "de
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Tiny tensors: one thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

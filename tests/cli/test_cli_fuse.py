@@ -18,11 +18,8 @@ PAIRS = ("07", "11")  # 256x256 and 620x450 (odd-sized, non-square)
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Tiny tensors: one thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from tardal.cli import main
@@ -17,11 +16,8 @@ TINY = ["data.synth.num=12", "data.synth.width=64", "data.synth.height=64", "dat
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread: None) -> None:
+    """Tiny tensors: one thread (tests/conftest.py)."""
 
 
 @pytest.mark.parametrize("name", ["synth-dt", "tno-dt", "m3fd-dt"])

@@ -13,12 +13,12 @@ from tardal.checkpoint import load_checkpoint
 from tardal.config import Config, DataConfig, dump_config, load_config
 from tardal.data.dataset import PairedDataset, collate_pairs
 from tardal.engine import config_for_resume, train
-from tardal.engine.data import build_loaders, ensure_dataset
+from tardal.engine.data import ensure_dataset
 from tardal.engine.modes import FusionOnlyMode
 from tardal.engine.optim import lr_factor
 from tardal.engine.steps import backward_and_step, critic_steps, fusion_loss
 from tardal.engine.run import increment_dir
-from tardal.engine.state import TrainState, seed_everything
+from tardal.engine.state import seed_everything
 from tardal.errors import ConfigError, DataError
 from tardal.fusion import load_fusion
 from tardal.losses.criterion import FusionCriterion, NonFiniteLossError
