@@ -2,6 +2,7 @@
 
 Examples::
 
+    tardal fuse --ir pair/ir --vi pair/vi --out fused/               # the packaged release G
     tardal fuse runs/train/dt/weights/best.pt --ir pair/ir --vi pair/vi --out fused/
     tardal fuse best.pt --ir 01_ir.png --vi 01_vi.png --out fused/ --grey
     tardal fuse --method laplacian --ir tno/ir --vi tno/vi --out fused/laplacian
@@ -10,10 +11,20 @@ Examples::
 
 ``--ir`` and ``--vi`` are two files or two folders (paired by file stem). WEIGHTS is a
 checkpoint written by ``tardal train`` (its saved config rebuilds the network); ``--method``
-runs a registered method that needs no weights instead. Each image is fused whole, at its own
+runs a registered method that needs no weights instead; with neither, the release G packaged
+with tardal fuses (``tools/train_release.py`` trains it on RoadScene; its provenance is in the
+file: ``tardal/weights/tardal-release.pt``). Each image is fused whole, at its own
 size, or in overlapping tiles with ``--tile``. The fused luma is recoloured with the visible
 image's CbCr into RGB, or written grey with ``--grey``. Output files keep the infrared file's
 name (``--ext`` changes the format).
+
+Multi-focus pairs (two colour photographs of one scene, focused near and far) are fused in
+colour with ``--multifocus``, ``--ir`` and ``--vi`` naming the near- and far-focus sources: the
+decision-map methods (mffgan, mfifgan, fusegan) fuse the colour images by one decision map (they
+always take this path), any other method fuses each channel::
+
+    tardal fuse runs/train/mffgan/weights/best.pt --ir lytro/near --vi lytro/far --out fused/
+    tardal fuse --method laplacian --multifocus --ir lytro/near --vi lytro/far --out fused/
 """
 
 from __future__ import annotations
@@ -35,12 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fuse", help="fuse infrared/visible pairs with a trained checkpoint or a classical method",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("weights", nargs="?", help="checkpoint from 'tardal train' (weights/best.pt)")
+    p.add_argument("weights", nargs="?", help="checkpoint from 'tardal train' (weights/best.pt); "
+                   "default: the release G packaged with tardal")
     p.add_argument("--method", help="registered fusion method instead of WEIGHTS (mean, max, ...)")
     p.add_argument("--ir", help="infrared image or folder")
     p.add_argument("--vi", help="visible image or folder")
     p.add_argument("--out", help="output folder")
     p.add_argument("--grey", action="store_true", help="write the fused luma, not RGB")
+    p.add_argument("--multifocus", action="store_true",
+                   help="colour sources of one scene focused differently (--ir: near, --vi: far); "
+                        "fused in colour")
     p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: whole image)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
@@ -120,14 +135,18 @@ def build_network(weights: str | None, method: str | None):
     """(network in eval mode, description) for a checkpoint or a registered method."""
     from tardal.config import FusionConfig
     from tardal.fusion import build_fusion, load_fusion
+    from tardal.fusion.loading import release_weights
 
     if weights and method:
         raise ConfigError("give either WEIGHTS or --method, not both")
     if method:
         return build_fusion(FusionConfig(name=method)).eval(), f"method {method!r}"
     if not weights:
-        raise ConfigError("tardal fuse needs WEIGHTS (a checkpoint from 'tardal train') or "
-                          "--method NAME (see --list)")
+        weights = str(release_weights() or "")
+        if not weights:
+            raise ConfigError("tardal fuse needs WEIGHTS (a checkpoint from 'tardal train') or "
+                              "--method NAME (see --list); this installation has no packaged "
+                              "release weights (tools/train_release.py makes them)")
     net, cfg = load_fusion(weights)
     return net, f"{cfg.fusion.name} from {weights}"
 
@@ -167,18 +186,33 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tardal.engine.device import resolve_device
-    from tardal.fusion.inference import fuse_image
+    from tardal.fusion.inference import fuse_colour, fuse_image, has_colour_path
     from tardal.fusion.optimize import inference_path
     from tardal.ops.color import recolor, rgb_to_y
 
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
-    # BatchNorm folded, channels-last (and bf16 on CUDA): the path tools/bench_fuse.py measures
-    net = inference_path(net, device, optimize=not args.no_optimize)
+    colour = args.multifocus or has_colour_path(net)
+    if colour and has_colour_path(net) and args.tile:
+        raise ConfigError(f"--tile: {what} fuses by a decision map over the whole image; "
+                          "tiles are not supported")
+    if has_colour_path(net):  # decision maps: the network's own colour path, as it is
+        net = net.to(device).eval()
+    else:  # BatchNorm folded, channels-last (bf16 on CUDA): what tools/bench_fuse.py measures
+        net = inference_path(net, device, optimize=not args.no_optimize)
     log.info("fusing %d pair(s) with %s on %s -> %s", len(pairs), what, device, out_dir)
     # The output folder is made by the first write: a failure before it leaves nothing behind.
     for (name, ir_path, vi_path), target in tqdm(list(zip(pairs, targets)), desc="fuse",
                                                  unit="pair", dynamic_ncols=True):
+        if colour:
+            a_np, b_np = read_rgb(ir_path), read_rgb(vi_path)
+            _check_same_size(name, ir_path, vi_path, a_np.shape[:2], b_np.shape[:2])
+            a, b = (torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(device)
+                    for x in (a_np, b_np))
+            rgb = fuse_colour(net, a, b, tile=args.tile, overlap=args.overlap).float()
+            img = rgb_to_y(rgb)[0, 0] if args.grey else rgb[0].permute(1, 2, 0)
+            write_image(target, img.clamp(0, 1).cpu().numpy())
+            continue
         ir_np, vis_np = read_ir(ir_path), read_rgb(vi_path)
         _check_same_size(name, ir_path, vi_path, ir_np.shape[:2], vis_np.shape[:2])
         ir = torch.from_numpy(ir_np)[None, None].to(device)

@@ -9,6 +9,10 @@ A checkpoint (``weights/last.pt``, ``weights/best.pt``) is a plain dict, loadabl
     state       TrainState (epoch, step, best fitness)  rng      Python/numpy/torch RNG states
     metrics     the epoch's results row                 version  the package version
 
+A release checkpoint (:func:`release`, the fusion weights shipped in the package) keeps only
+``config``, ``mode``, ``models`` (G), ``metrics``, ``version`` and ``provenance`` (how it was
+made: command, seed, data files and their digests, code revision, library versions).
+
 There is no scheduler state: the learning rate is a function of ``state.step``
 (:func:`tardal.engine.optim.lr_factor`). Checkpoints are written atomically.
 """
@@ -18,14 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from tardal.checkpoint import MODELS, load_checkpoint, load_state, save_checkpoint
+from tardal.checkpoint import GENERATOR, MODELS, load_checkpoint, load_state, save_checkpoint
 from tardal.config import Config, apply_override, config_from_dict, to_dict
 from tardal.engine.context import Context
 from tardal.engine.state import TrainState, capture_rng, restore_rng
 from tardal.errors import CheckpointError, ConfigError
 
-CONFIG, MODE, NAMES, OPTIMIZERS, EMA, STATE, RNG, METRICS = (
-    "config", "mode", "names", "optimizers", "ema", "state", "rng", "metrics")
+CONFIG, MODE, NAMES, OPTIMIZERS, EMA, STATE, RNG, METRICS, PROVENANCE = (
+    "config", "mode", "names", "optimizers", "ema", "state", "rng", "metrics", "provenance")
 
 
 def snapshot(ctx: Context, state: TrainState, mode: str, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +52,15 @@ def snapshot(ctx: Context, state: TrainState, mode: str, metrics: dict[str, Any]
 def save(path: str | Path, ckpt: dict[str, Any]) -> Path:
     """Write ``ckpt`` atomically (a crash leaves the previous file intact)."""
     return save_checkpoint(path, ckpt)
+
+
+def release(ckpt: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
+    """The fusion-only release form of a training checkpoint: G, its config and provenance."""
+    models = ckpt.get(MODELS, {})
+    if GENERATOR not in models:
+        raise CheckpointError(f"a release needs models[{GENERATOR!r}], found {sorted(models)}")
+    return {CONFIG: ckpt[CONFIG], MODE: ckpt.get(MODE), MODELS: {GENERATOR: models[GENERATOR]},
+            METRICS: ckpt.get(METRICS, {}), PROVENANCE: provenance}
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -57,3 +57,26 @@ def fuse_image(net: nn.Module, ir: torch.Tensor, vis_y: torch.Tensor, *, tile: i
         if tile and (ir.shape[-2] > tile or ir.shape[-1] > tile):
             return fuse_tiled(net, ir, vis_y, tile, overlap)
         return net(ir, vis_y)
+
+
+def has_colour_path(net: nn.Module) -> bool:
+    """Whether ``net`` fuses colour images itself (the multi-focus decision-map methods)."""
+    return callable(getattr(net, "fuse_rgb", None))
+
+
+def fuse_colour(net: nn.Module, a_rgb: torch.Tensor, b_rgb: torch.Tensor, *, tile: int = 0,
+                overlap: int = 32) -> torch.Tensor:
+    """Fuse two colour sources of one scene (multi-focus): (B,3,H,W) [0,1] -> (B,3,H,W).
+
+    Decision-map methods (:func:`has_colour_path`) fuse the colour images directly with one map
+    computed on the luma (a map needs the whole image: ``tile`` is refused); any other method
+    fuses each channel as a grey pair, whole or in tiles.
+    """
+    with torch.inference_mode():
+        if has_colour_path(net):
+            if tile:
+                raise ConfigError(f"--tile: {type(net).__name__} fuses by a decision map over "
+                                  "the whole image; tiles are not supported")
+            return net.fuse_rgb(a_rgb, b_rgb).clamp(0.0, 1.0)
+        return torch.cat([fuse_image(net, a_rgb[:, c:c + 1], b_rgb[:, c:c + 1], tile=tile,
+                                     overlap=overlap) for c in range(a_rgb.shape[1])], dim=1)

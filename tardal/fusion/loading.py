@@ -14,6 +14,13 @@ from tardal.errors import CheckpointError, ConfigError
 from tardal.fusion.registry import build_fusion
 
 GENERATOR_KEY = GENERATOR  # the generator's key inside ``checkpoint["models"]``
+#: The fusion weights shipped in the package (``tools/train_release.py`` makes them).
+RELEASE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "tardal-release.pt"
+
+
+def release_weights() -> Path | None:
+    """The packaged release G, or None when this installation has none."""
+    return RELEASE_WEIGHTS if RELEASE_WEIGHTS.is_file() else None
 
 
 def load_fusion(path: str | Path, map_location: str | torch.device = "cpu"

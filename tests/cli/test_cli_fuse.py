@@ -120,7 +120,11 @@ def test_list_and_ext(tno: Path, tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_errors(tno: Path, checkpoint: Path, tmp_path: Path,
-                capsys: pytest.CaptureFixture[str]) -> None:
+                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import tardal.fusion.loading as loading
+
+    monkeypatch.setattr(loading, "RELEASE_WEIGHTS", tmp_path / "no-release.pt")
+
     def err(*args: str) -> str:
         assert main(["fuse", *args]) == 2
         return capsys.readouterr().err
