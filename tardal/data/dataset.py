@@ -77,6 +77,8 @@ class PairedDataset(Dataset):
     * ``letterbox``: (ratio, pad_x, pad_y); a returned-image point maps to the file as
       ``(x - pad_x) / ratio`` (ratio 1, pads 0 without ``img_size``; with augmentation it maps
       to the augmented image instead)
+    * ``content``: (x0, y0, w, h), where the image's own pixels lie in the returned image (the
+      rest is letterbox padding)
     """
 
     def __init__(
@@ -148,10 +150,14 @@ class PairedDataset(Dataset):
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             ir, vis, boxes, labels = random_augment(ir, vis, boxes, labels, self.augment, rng)
+        h1, w1 = ir.shape[:2]
         if self.img_size is not None:
             ir, vis, boxes, lb = letterbox(ir, vis, boxes, self.img_size)
+            ratio, pad_x, pad_y = lb
+            content = (int(pad_x), int(pad_y), max(1, int(round(w1 * ratio))),
+                       max(1, int(round(h1 * ratio))))
         else:
-            lb = (1.0, 0.0, 0.0)
+            lb, content = (1.0, 0.0, 0.0), (0, 0, int(w1), int(h1))
         return {
             "ir": torch.from_numpy(np.ascontiguousarray(ir, np.float32))[None],
             "vis": torch.from_numpy(np.ascontiguousarray(vis.transpose(2, 0, 1), np.float32)),
@@ -160,7 +166,18 @@ class PairedDataset(Dataset):
             "name": pair.stem,
             "orig_size": (int(h0), int(w0)),
             "letterbox": lb,
+            "content": content,
         }
+
+
+def valid_masks(contents: list[tuple[int, int, int, int]], height: int, width: int
+                ) -> torch.Tensor:
+    """(B,1,H,W) float masks, 1 inside each item's ``content`` box (x0, y0, w, h), 0 on the
+    letterbox padding around it."""
+    out = torch.zeros(len(contents), 1, height, width)
+    for i, (x0, y0, w, h) in enumerate(contents):
+        out[i, :, y0:y0 + h, x0:x0 + w] = 1.0
+    return out
 
 
 def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -202,6 +219,8 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
         "name": [it["name"] for it in items],
         "orig_size": [it["orig_size"] for it in items],
         "letterbox": [it["letterbox"] for it in items],
+        "valid": valid_masks([it["content"] for it in items], H, W) if "content" in items[0]
+        else torch.ones(len(items), 1, H, W),
         "batch_idx": batch_idx,
         "cls": torch.cat(labels).float().reshape(-1, 1),
         "bboxes": cxcywh,

@@ -9,6 +9,7 @@ single score. The pool makes the critic independent of the input size: any H, W 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tardal.config import DiscriminatorConfig
@@ -50,17 +51,20 @@ class Critic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.score(torch.flatten(self.pool(self.features(x)), 1)).squeeze(1)
 
-    def view(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The sample this critic judges, built from an image (B,1,H,W) and mask (B,1,H,W)."""
+    def view(self, image: torch.Tensor, mask: torch.Tensor,
+             valid: torch.Tensor | None = None) -> torch.Tensor:
+        """The sample this critic judges, built from an image (B,1,H,W) and mask (B,1,H,W);
+        ``valid`` (B,1,H,W) zeroes letterbox padding out of the sample."""
         raise NotImplementedError
 
 
 @DISCRIMINATORS.register("target")
 class TargetDiscriminator(Critic):
-    """D_t: intensity inside salient targets. ``view(x, m) = x * m``."""
+    """D_t: intensity inside salient targets. ``view(x, m) = x * m`` (times ``valid``)."""
 
-    def view(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return image * mask
+    def view(self, image: torch.Tensor, mask: torch.Tensor,
+             valid: torch.Tensor | None = None) -> torch.Tensor:
+        return image * (mask if valid is None else mask * valid)
 
 
 @DISCRIMINATORS.register("detail")
@@ -68,6 +72,8 @@ class DetailDiscriminator(Critic):
     """D_d: background texture. ``view(x, m) = sobel_magnitude(x) * (1 - m)``.
 
     With ``use_mask=False`` (``disc.detail_mask: false``) the whole gradient map is judged.
+    With ``valid``, the gradients of padding pixels and of the image's own border row (whose
+    Sobel window reaches into the padding) are zeroed.
     """
 
     def __init__(self, in_channels: int = 1, dim: int = 32, layers: int = 3, pool: int = 4,
@@ -75,8 +81,11 @@ class DetailDiscriminator(Critic):
         super().__init__(in_channels, dim, layers, pool)
         self.use_mask = use_mask
 
-    def view(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def view(self, image: torch.Tensor, mask: torch.Tensor,
+             valid: torch.Tensor | None = None) -> torch.Tensor:
         grad = sobel_magnitude(image)
+        if valid is not None:
+            grad = grad * (1.0 - F.max_pool2d(1.0 - valid.to(grad.dtype), 3, stride=1, padding=1))
         return grad * (1.0 - mask) if self.use_mask else grad
 
 

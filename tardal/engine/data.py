@@ -126,8 +126,12 @@ class TrainPairs(Dataset):
         self.pairs.set_epoch(epoch)
         item = self.pairs[index]
         if self.masks is not None:
-            m = self.masks.mask_for(item["ir"][0].numpy(), item["boxes_xyxy"].numpy())
-            item["mask"] = torch.from_numpy(m)[None]
+            m = torch.from_numpy(self.masks.mask_for(item["ir"][0].numpy(),
+                                                     item["boxes_xyxy"].numpy()))[None]
+            x0, y0, w, h = item["content"]  # no target on letterbox padding
+            inside = torch.zeros_like(m)
+            inside[:, y0:y0 + h, x0:x0 + w] = 1
+            item["mask"] = m * inside
         return item
 
 
@@ -143,7 +147,7 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 #: Batch entries that are tensors of the whole batch (moved to the device); the per-image lists
 #: (boxes in pixels, names, letterbox) stay on the host for evaluation.
-DEVICE_KEYS = ("ir", "vis", "mask", "batch_idx", "cls", "bboxes", "boxes_cxcywh_norm")
+DEVICE_KEYS = ("ir", "vis", "mask", "valid", "batch_idx", "cls", "bboxes", "boxes_cxcywh_norm")
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

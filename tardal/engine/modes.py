@@ -313,13 +313,13 @@ class CooperativeMode(Mode):
         # 1+2. one detector forward: Psi learns from input(u); G gets L_f + beta * L_det
         seen = scale_grad(fused, beta) if beta > 0 else fused.detach()
         l_det, logs = detector_loss(ctx, detector_view(ctx.cfg, seen.float(), vis), batch)
-        l_f, fusion_terms = fusion_loss(ctx, fused, ir, vis_y, mask,
+        l_f, fusion_terms = fusion_loss(ctx, fused, ir, vis_y, mask, valid=batch.get("valid"),
                                         adversarial=adversarial_on(ctx.cfg, state))
         backward_and_step(ctx, l_det + l_f, (DETECTOR, GENERATOR))
         update_ema(ctx)
         # 3. critics on the detached fused image
         logs.update(fusion_terms)
-        logs.update(critic_steps(ctx, fused, ir, vis_y, mask))
+        logs.update(critic_steps(ctx, fused, ir, vis_y, mask, batch.get("valid")))
         logs.update(loss=l_f.detach() + beta * l_det.detach(), beta=fused.new_tensor(beta).float(),
                     mask=mask.mean())
         if beta > 0:

@@ -102,10 +102,10 @@ class TarDALObjective(Objective):
         ir, vis_y = _pair(batch)
         mask = batch["mask"]
         fused = generator_forward(ctx, ir, vis_y)
-        l_f, logs = fusion_loss(ctx, fused, ir, vis_y, mask,
+        l_f, logs = fusion_loss(ctx, fused, ir, vis_y, mask, valid=batch.get("valid"),
                                 adversarial=state.epoch >= ctx.cfg.train.d_warm)
         backward_and_step(ctx, l_f, (GENERATOR,))
-        logs.update(critic_steps(ctx, fused, ir, vis_y, mask))
+        logs.update(critic_steps(ctx, fused, ir, vis_y, mask, batch.get("valid")))
         logs.update(loss=l_f.detach(), mask=mask.mean())
         return logs
 

@@ -91,8 +91,10 @@ def update_ema(ctx: Context) -> None:
 
 
 def fusion_loss(ctx: Context, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-                mask: torch.Tensor, *, adversarial: bool) -> tuple[torch.Tensor, Terms]:
-    """``L_f`` of ``fused`` (float32, outside autocast) with the critics frozen.
+                mask: torch.Tensor, *, adversarial: bool, valid: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, Terms]:
+    """``L_f`` of ``fused`` (float32, outside autocast) with the critics frozen, on the
+    ``valid`` (non-padded) pixels.
 
     ``adversarial=False`` (the critic warm-up) leaves the adversarial terms out of the total
     (they are still computed and logged). Returns the weighted total and the terms, detached.
@@ -104,7 +106,7 @@ def fusion_loss(ctx: Context, fused: torch.Tensor, ir: torch.Tensor, vis_y: torc
             c.requires_grad_(False)
         try:
             terms = ctx.criterion(fused.float(), ir, vis_y, mask=mask, d_target=critics[0],
-                                  d_detail=critics[1])
+                                  d_detail=critics[1], valid=valid)
         finally:
             for c in critics:
                 c.requires_grad_(True)
@@ -113,16 +115,17 @@ def fusion_loss(ctx: Context, fused: torch.Tensor, ir: torch.Tensor, vis_y: torc
 
 
 def critic_steps(ctx: Context, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-                 mask: torch.Tensor) -> Terms:
+                 mask: torch.Tensor, valid: torch.Tensor | None = None) -> Terms:
     """One optimiser step each for D_t (``ir`` vs ``u`` inside the mask) and D_d (textures
-    outside it), on the detached ``fused``. Returns ``dt_w``, ``dt_pen``, ``dd_w``, ``dd_pen``."""
+    outside it; both on the ``valid`` pixels), on the detached ``fused``. Returns ``dt_w``, ``dt_pen``, ``dd_w``, ``dd_pen``."""
     d = ctx.cfg.disc
     fake = fused.detach().float()
     logs: Terms = {}
     with part("critic steps"):
         for key, real_src in ((TARGET_CRITIC, ir), (DETAIL_CRITIC, vis_y)):
             critic = ctx.models[key]
-            terms = critic_loss(critic, critic.view(real_src, mask), critic.view(fake, mask),
+            terms = critic_loss(critic, critic.view(real_src, mask, valid),
+                                critic.view(fake, mask, valid),
                                 penalty=d.penalty, k=d.div_k, p=d.div_p, lam=d.gp_lambda)
             backward_and_step(ctx, terms["wasserstein"] + terms["penalty"], (key,))
             tag = "dt" if key == TARGET_CRITIC else "dd"

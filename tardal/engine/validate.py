@@ -49,7 +49,7 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
                                                   max_det=d.max_det), batch)
             if fused is not None and mode.has_generator:
                 n = fused.shape[0]
-                terms = crit(fused, batch["ir"], rgb_to_y(batch["vis"]))
+                terms = crit(fused, batch["ir"], rgb_to_y(batch["vis"]), valid=batch.get("valid"))
                 terms["content"] = weighted_sum(terms, content_weights(ctx.cfg.loss))
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v.detach() * n

@@ -80,7 +80,8 @@ def critic_loss(critic: Critic, real: torch.Tensor, fake: torch.Tensor, *,
 
 
 def generator_adversarial(d_target: nn.Module, d_detail: nn.Module, fused: torch.Tensor,
-                          mask: torch.Tensor) -> dict[str, torch.Tensor]:
+                          mask: torch.Tensor, valid: torch.Tensor | None = None
+                          ) -> dict[str, torch.Tensor]:
     """``{"adv_t": -E[D_t(u * m)], "adv_d": -E[D_d(grad(u) * (1 - m))]}`` (unweighted).
 
     The critics build their own inputs with ``view`` (see :mod:`tardal.discriminators`).
@@ -88,8 +89,8 @@ def generator_adversarial(d_target: nn.Module, d_detail: nn.Module, fused: torch
     (or step only G's optimiser and zero the critics' gradients) around the generator step.
     """
     return {
-        "adv_t": -d_target(d_target.view(fused, mask)).mean(),
-        "adv_d": -d_detail(d_detail.view(fused, mask)).mean(),
+        "adv_t": -d_target(d_target.view(fused, mask, valid)).mean(),
+        "adv_d": -d_detail(d_detail.view(fused, mask, valid)).mean(),
     }
 
 

@@ -85,16 +85,20 @@ class FusionCriterion(nn.Module):
 
     def forward(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor, *,
                 mask: torch.Tensor | None = None, d_target: nn.Module | None = None,
-                d_detail: nn.Module | None = None) -> dict[str, torch.Tensor]:
-        """Terms for fused/ir/vis_y (B,1,H,W) in [0,1]; ``adv_*`` only when critics are given."""
+                d_detail: nn.Module | None = None, valid: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        """Terms for fused/ir/vis_y (B,1,H,W) in [0,1]; ``adv_*`` only when critics are given.
+
+        ``valid`` (B,1,H,W; 0 on letterbox padding) keeps every term to the images' own pixels.
+        """
         terms = {
-            "ssim": ssim_term(fused, ir, vis_y, self.ssim_kind),
-            "pixel": sdw_pixel_loss(fused, ir, vis_y, self.sdw_form),
+            "ssim": ssim_term(fused, ir, vis_y, self.ssim_kind, valid=valid),
+            "pixel": sdw_pixel_loss(fused, ir, vis_y, self.sdw_form, valid=valid),
         }
         if d_target is not None and d_detail is not None:
             if mask is None:
                 raise DataError("the adversarial terms need the target mask")
-            terms.update(generator_adversarial(d_target, d_detail, fused, mask))
+            terms.update(generator_adversarial(d_target, d_detail, fused, mask, valid))
         return terms
 
 

@@ -10,6 +10,9 @@ table per image) and ``V = S / max(S)`` is in [0,1]. Per-pixel weights:
 
 ``L_pixel = mean(w_ir * |u - ir|) + mean(w_vis * |u - vis_y|)``.
 
+With ``valid`` (B,1,H,W; 0 on letterbox padding) the histograms count only valid pixels and the
+means run over them, so the padding's grey level weighs in neither.
+
 Weights carry no gradient (they depend on the inputs only). The same saliency feeds the ``lc``
 mask provider (:mod:`tardal.masks.lc`).
 """
@@ -30,12 +33,14 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x.detach().clamp(0.0, 1.0) * (LEVELS - 1)).long()
 
 
-def histograms(levels: torch.Tensor) -> torch.Tensor:
-    """Per-image 256-bin histograms of int levels (B,...) -> (B,256) float counts."""
+def histograms(levels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image 256-bin histograms of int levels (B,...) -> (B,256) float counts; ``weight``
+    (same shape) counts each pixel that much (0 leaves it out)."""
     b = levels.shape[0]
     flat = levels.reshape(b, -1)
     offsets = torch.arange(b, device=flat.device).unsqueeze(1) * LEVELS
-    counts = torch.bincount((flat + offsets).reshape(-1), minlength=b * LEVELS)
+    w = None if weight is None else weight.detach().reshape(-1).to(torch.float64)
+    counts = torch.bincount((flat + offsets).reshape(-1), weights=w, minlength=b * LEVELS)
     return counts.view(b, LEVELS).to(torch.float64)
 
 
@@ -46,14 +51,15 @@ def saliency_table(hist: torch.Tensor) -> torch.Tensor:
     return hist.to(torch.float64) @ dist
 
 
-def saliency_map(x: torch.Tensor) -> torch.Tensor:
+def saliency_map(x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Normalised global-contrast saliency ``V`` of (B,1,H,W) [0,1] images; (B,1,H,W) in [0,1].
 
     The maximum is taken over the 256 levels, so the level farthest (in histogram mass) from the
-    rest of the image maps to 1 even when no pixel has it. Constant images give V = 0.
+    rest of the image maps to 1 even when no pixel has it. Constant images give V = 0. With
+    ``valid`` the histogram counts only the valid pixels.
     """
     levels = quantize(x)
-    table = saliency_table(histograms(levels))
+    table = saliency_table(histograms(levels, valid))
     peak = table.amax(dim=1, keepdim=True)
     table = torch.where(peak > 0, table / peak.clamp_min(1e-12), torch.zeros_like(table))
     b = x.shape[0]
@@ -62,9 +68,10 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
 
 
 def sdw_weights(ir: torch.Tensor, vis_y: torch.Tensor, form: Literal["paper", "code"] = "paper",
-                eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+                eps: float = 1e-6, valid: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel ``(w_ir, w_vis)`` for (B,1,H,W) [0,1] inputs; each (B,1,H,W) in [0,1], sum 1."""
-    v_ir, v_vis = saliency_map(ir), saliency_map(vis_y)
+    v_ir, v_vis = saliency_map(ir, valid), saliency_map(vis_y, valid)
     if form == "paper":
         w_ir = (v_ir + eps) / (v_ir + v_vis + 2.0 * eps)
     elif form == "code":
@@ -75,10 +82,16 @@ def sdw_weights(ir: torch.Tensor, vis_y: torch.Tensor, form: Literal["paper", "c
 
 
 def sdw_pixel_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-                   form: Literal["paper", "code"] = "paper") -> torch.Tensor:
-    """``mean(w_ir |u - ir|) + mean(w_vis |u - vis_y|)``; (B,1,H,W) inputs, scalar output."""
-    w_ir, w_vis = sdw_weights(ir, vis_y, form)
-    return (w_ir * (fused - ir).abs()).mean() + (w_vis * (fused - vis_y).abs()).mean()
+                   form: Literal["paper", "code"] = "paper", valid: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+    """``mean(w_ir |u - ir|) + mean(w_vis |u - vis_y|)``; (B,1,H,W) inputs, scalar output;
+    histograms and means over the ``valid`` pixels when given."""
+    w_ir, w_vis = sdw_weights(ir, vis_y, form, valid=valid)
+    err = w_ir * (fused - ir).abs() + w_vis * (fused - vis_y).abs()
+    if valid is None:
+        return err.mean()
+    v = valid.to(err.dtype).expand_as(err)
+    return (err * v).sum() / v.sum().clamp_min(1.0)
 
 
 class SDWPixelLoss(nn.Module):

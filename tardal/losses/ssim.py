@@ -10,6 +10,10 @@ MS-SSIM uses the five standard scale weights (0.0448, 0.2856, 0.3001, 0.2363, 0.
 at window 11: the scales whose side would drop below the window are left out and the remaining
 weights are renormalised to sum to 1. Contrast-structure values are clamped at a small positive
 floor before the fractional powers, so the value stays finite and differentiable.
+
+``valid`` (B,1,H,W), 1 on the image's own pixels and 0 on letterbox padding, restricts every
+mean to the windows that lie wholly inside the valid region (at each MS-SSIM scale, the region
+shrunk with the image); an image with no such window falls back to the plain mean.
 """
 
 from __future__ import annotations
@@ -99,15 +103,35 @@ def ssim_components(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: f
     return lum * cs, cs
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def region_mean(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Per-image mean of a (B,C,h,w) map of valid-filtered windows, over the windows wholly
+    inside ``valid`` (B,1,H,W) (``H - h + 1`` is the window side); plain mean without ``valid``
+    or where no window fits."""
+    plain = values.flatten(1).mean(1)
+    if valid is None:
+        return plain
+    side = valid.shape[-1] - values.shape[-1] + 1
+    inside = 1.0 - F.max_pool2d(1.0 - valid.to(values.dtype), side, stride=1)  # erosion
+    inside = inside.expand_as(values).flatten(1)
+    count = inside.sum(1)
+    masked = (values.flatten(1) * inside).sum(1) / count.clamp_min(1.0)
+    return torch.where(count > 0, masked, plain)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
+         valid: torch.Tensor | None = None) -> torch.Tensor:
     """Mean SSIM per image: (B,C,H,W), (B,C,H,W) in [0,1] -> (B,) in [-1, 1]."""
-    return ssim_components(x, y, window, sigma)[0].flatten(1).mean(1)
+    return region_mean(ssim_components(x, y, window, sigma)[0], valid)
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,
-            floor: float = 1e-6) -> torch.Tensor:
+            floor: float = 1e-6, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Multi-scale SSIM per image: (B,C,H,W) pair in [0,1] -> (B,) in [0, 1] (see module doc)."""
     side = min(x.shape[-2], x.shape[-1])
+    if valid is not None:  # the scales the smallest image content affords
+        rows = (valid.amax(-1) > 0).flatten(1).sum(1)
+        cols = (valid.amax(-2) > 0).flatten(1).sum(1)
+        side = int(min(int(rows.min()), int(cols.min())))
     scales = 1
     while scales < len(MS_SSIM_WEIGHTS) and side // 2**scales >= window:
         scales += 1
@@ -117,24 +141,28 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1
     for i in range(scales):
         s, cs = ssim_components(x, y, window, sigma)
         if i == scales - 1:
-            values.append(s.flatten(1).mean(1).clamp_min(floor))
+            values.append(region_mean(s, valid).clamp_min(floor))
         else:
-            values.append(cs.flatten(1).mean(1).clamp_min(floor))
+            values.append(region_mean(cs, valid).clamp_min(floor))
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+            if valid is not None:  # a pooled pixel is valid when its whole 2x2 cell is
+                valid = 1.0 - F.max_pool2d(1.0 - valid.to(x.dtype), 2)
     stack = torch.stack(values, dim=1)  # (B, scales)
     return torch.prod(stack ** weights, dim=1)
 
 
 def ssim_term(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-              kind: Literal["ssim", "ms-ssim"] = "ssim") -> torch.Tensor:
+              kind: Literal["ssim", "ms-ssim"] = "ssim", valid: torch.Tensor | None = None
+              ) -> torch.Tensor:
     """``L_ssim = 1 - (S(u, ir) + S(u, vis_y)) / 2``, batch mean; inputs (B,1,H,W) in [0,1].
 
-    ``S`` is SSIM or MS-SSIM (``kind``). Scalar, 0 when ``u`` equals both inputs.
+    ``S`` is SSIM or MS-SSIM (``kind``), over the ``valid`` region when given (module doc).
+    Scalar, 0 when ``u`` equals both inputs.
     """
     fn = ssim if kind == "ssim" else ms_ssim
     if kind not in ("ssim", "ms-ssim"):
         raise ConfigError(f"loss.ssim_kind: expected 'ssim' or 'ms-ssim', found {kind!r}")
-    return 1.0 - 0.5 * (fn(fused, ir).mean() + fn(fused, vis_y).mean())
+    return 1.0 - 0.5 * (fn(fused, ir, valid=valid).mean() + fn(fused, vis_y, valid=valid).mean())
 
 
 class SSIMLoss(nn.Module):

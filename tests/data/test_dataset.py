@@ -19,7 +19,9 @@ def test_item_contract(make_set) -> None:
     ds = PairedDataset(root, "train")
     assert len(ds) == 4 and ds.names == ["a", "b"]
     item = ds[1]
-    assert set(item) == {"ir", "vis", "boxes_xyxy", "labels", "name", "orig_size", "letterbox"}
+    assert set(item) == {"ir", "vis", "boxes_xyxy", "labels", "name", "orig_size", "letterbox",
+                         "content"}
+    assert item["content"] == (0, 0, 64, 48)
     assert item["ir"].shape == (1, 48, 64) and item["ir"].dtype == torch.float32
     assert item["vis"].shape == (3, 48, 64) and item["vis"].dtype == torch.float32
     assert 0.0 <= float(item["ir"].min()) and float(item["vis"].max()) <= 1.0
@@ -45,6 +47,14 @@ def test_letterbox_item(make_set) -> None:
     torch.testing.assert_close(item["boxes_xyxy"], torch.tensor([[2.5, 7.0, 10.5, 19.0]]), atol=1e-3, rtol=0)
     assert float(item["ir"][0, 0, 0]) == pytest.approx(114 / 255)
     assert item["orig_size"] == (48, 64)
+    assert item["content"] == (0, 4, 32, 24)  # the 64x48 image at ratio 1/2, 4 rows below the top
+    other = PairedDataset(root, "train", img_size=32)[0]
+    valid = collate_pairs([item, other])["valid"]
+    assert valid.shape == (2, 1, 32, 32) and valid[0, 0, 4:28].min() == 1
+    assert valid[0, 0, :4].max() == 0 and valid[0, 0, 28:].max() == 0
+    # the padding is exactly where valid is 0
+    pad = (item["ir"][0] - 114 / 255).abs() < 1e-6
+    assert bool(pad[valid[0, 0] == 0].all())
 
 
 def test_infrared_storage_forms(tmp_path: Path, make_set) -> None:

@@ -97,8 +97,8 @@ def test_run_folder_that_cannot_be_made(make_cfg: MakeCfg, tmp_path: Path) -> No
 def test_masks_from_the_workers_equal_the_providers_on_real_pairs(shared_data: Path,
                                                                    tmp_path: Path) -> None:
     """The masks the data pipeline hands the step are the provider's masks of the very pixels
-    the step trains on (augmented, letterboxed), on the shared LLVIP pairs: boxes masks, and lc
-    masks for the same images without labels."""
+    the step trains on (augmented, letterboxed; none on the padding), on the shared LLVIP
+    pairs: boxes masks, and lc masks for the same images without labels."""
     import torch
 
     from tardal.config import load_config
@@ -116,5 +116,6 @@ def test_masks_from_the_workers_equal_the_providers_on_real_pairs(shared_data: P
         batch = next(iter(loaders.train))
         reference = build_mask_provider(cfg.mask, has_labels=True)(batch)
         assert batch["mask"].shape == batch["ir"].shape
-        assert torch.equal(batch["mask"], reference), provider
+        # the provider's mask of the trained pixels, none on the letterbox padding
+        assert torch.equal(batch["mask"], reference * batch["valid"]), provider
         assert 0.0 < float(batch["mask"].mean()) < 0.5

@@ -145,7 +145,8 @@ def test_ct_step_one_detector_forward_serves_detector_and_bridge(make_cfg: MakeC
     ref_ctx = copy.copy(ctx)
     ref_ctx.models = {"G": g_ref, "det": det_ref, **crit_ref}
     fused = g_ref(ir, vis_y)
-    l_f, _ = fusion_loss(ref_ctx, fused, ir, vis_y, mask, adversarial=True)
+    l_f, _ = fusion_loss(ref_ctx, fused, ir, vis_y, mask, adversarial=True,
+                         valid=batch["valid"])
     l_det, _ = det_ref.loss(det_ref(detector_view(cfg, fused, vis)), batch)
     g_params, d_params = list(g_ref.parameters()), [p for p in det_ref.parameters()
                                                     if p.requires_grad]
