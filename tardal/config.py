@@ -86,6 +86,9 @@ class DiscriminatorConfig:
     div_p: float = 6.0
     gp_lambda: float = 10.0
     detail_mask: bool = True  # D_d sees grad * (1 - m); false drops the (1 - m)
+    # D_d's gradient map: the unnormalised Sobel magnitude (raw: a unit step gives 4) or the
+    # public code's normalised one (normalized: divided by 8)
+    sobel: Literal["raw", "normalized"] = "raw"
     pool: int = 4  # adaptive average pool to pool x pool before the linear score (any input size)
 
 

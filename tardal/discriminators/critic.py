@@ -72,21 +72,29 @@ class DetailDiscriminator(Critic):
     """D_d: background texture. ``view(x, m) = sobel_magnitude(x) * (1 - m)``.
 
     With ``use_mask=False`` (``disc.detail_mask: false``) the whole gradient map is judged.
-    With ``valid``, the gradients of padding pixels and of the image's own border row (whose
+    ``sobel_scale`` (``disc.sobel``) multiplies the magnitude: 1 (raw) or 1/8 (the public code's
+    normalised Sobel; with the divergence penalty's p = 6 the scale changes what the penalty
+    means). With ``valid``, the gradients of padding pixels and of the image's own border row (whose
     Sobel window reaches into the padding) are zeroed.
     """
 
     def __init__(self, in_channels: int = 1, dim: int = 32, layers: int = 3, pool: int = 4,
-                 use_mask: bool = True) -> None:
+                 use_mask: bool = True, sobel_scale: float = 1.0) -> None:
         super().__init__(in_channels, dim, layers, pool)
-        self.use_mask = use_mask
+        self.use_mask, self.sobel_scale = use_mask, sobel_scale
 
     def view(self, image: torch.Tensor, mask: torch.Tensor,
              valid: torch.Tensor | None = None) -> torch.Tensor:
         grad = sobel_magnitude(image)
+        if self.sobel_scale != 1.0:
+            grad = grad * self.sobel_scale
         if valid is not None:
             grad = grad * (1.0 - F.max_pool2d(1.0 - valid.to(grad.dtype), 3, stride=1, padding=1))
         return grad * (1.0 - mask) if self.use_mask else grad
+
+
+#: ``disc.sobel`` -> factor on the unnormalised Sobel magnitude D_d sees.
+SOBEL_SCALES = {"raw": 1.0, "normalized": 1.0 / 8.0}
 
 
 def build_discriminator(name: str, cfg: DiscriminatorConfig) -> Critic:
@@ -95,4 +103,5 @@ def build_discriminator(name: str, cfg: DiscriminatorConfig) -> Critic:
     kwargs = dict(dim=cfg.dim, layers=cfg.layers, pool=cfg.pool)
     if issubclass(cls, DetailDiscriminator):
         kwargs["use_mask"] = cfg.detail_mask
+        kwargs["sobel_scale"] = SOBEL_SCALES[cfg.sobel]
     return cls(**kwargs)

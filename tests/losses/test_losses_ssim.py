@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import kornia
 import pytest
 import torch
 
 from tardal.losses.ssim import SSIMLoss, ms_ssim, ssim, ssim_term
+
+kornia = pytest.importorskip("kornia", reason="kornia (the dev extra) is the SSIM reference")
 
 
 def val(t: object) -> float:

@@ -86,3 +86,11 @@ def test_critic_views_leave_the_padding_out() -> None:
     inner = grad[..., Y0 + 1:Y0 + H - 1, X0 + 1:X0 + W - 1]
     torch.testing.assert_close(inner, d_d.view(img, none)[..., Y0 + 1:Y0 + H - 1,
                                                           X0 + 1:X0 + W - 1])
+
+
+def test_detail_critic_sobel_forms() -> None:
+    img = _content(4)
+    none = torch.zeros_like(img)
+    raw = build_discriminator("detail", DiscriminatorConfig(dim=4, sobel="raw"))
+    normalised = build_discriminator("detail", DiscriminatorConfig(dim=4, sobel="normalized"))
+    torch.testing.assert_close(normalised.view(img, none), raw.view(img, none) / 8)

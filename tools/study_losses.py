@@ -1,0 +1,126 @@
+"""Study: TarDAL's loss weights and D_d's Sobel scale, measured on RoadScene's validation pairs.
+
+Each variant (config overrides on ``configs/release.yaml``) trains G on the RoadScene training
+split with the same seed and budget, fuses the validation split, and is scored with the nine
+MATLAB-suite metrics (EN, MI, SCD, VIF, Qabf, AG, CC, PSNR, MSE; tang convention); the table
+gives each metric's mean and each variant's rank among the variants. TNO is never used::
+
+    python tools/study_losses.py                                  # the four default variants
+    python tools/study_losses.py train.epochs=12 data.img_size=128
+    python tools/study_losses.py --variants "ours=loss.pixel=1;px20=loss.pixel=20"
+
+Default variants: ``ours`` (a_pix = a_ssim = 1, raw Sobel), ``pixel20`` (the public code's 20x
+pixel weight), ``sobel/8`` (the public code's normalised Sobel for D_d), ``public`` (both).
+Writes ``runs/bench/study_losses.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+VARIANTS = {
+    "ours": [],
+    "pixel20": ["loss.pixel=20"],
+    "sobel/8": ["disc.sobel=normalized"],
+    "public": ["loss.pixel=20", "disc.sobel=normalized"],
+}
+
+log = logging.getLogger("study_losses")
+
+
+def parse_variants(text: str) -> dict[str, list[str]]:
+    """``"a=k=v,k2=v2;b=..."`` -> ``{"a": ["k=v", "k2=v2"], "b": [...]}``."""
+    out: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, overrides = part.partition("=")
+        if not name or not overrides:
+            raise SystemExit(f"--variants: expected NAME=key=value[,key=value], found {part!r}")
+        out[name] = [o for o in overrides.split(",") if o]
+    return out
+
+
+def split_folders(root: Path, split: str, dest: Path) -> tuple[Path, Path]:
+    """The pairs of ``split`` linked into ``dest/ir`` and ``dest/vi`` (named by stem)."""
+    from tardal.data.layout import read_split, resolve_pairs
+
+    for side in ("ir", "vi"):
+        (dest / side).mkdir(parents=True, exist_ok=True)
+    for pair in resolve_pairs(root, read_split(root, split), labels=False):
+        for side, path in (("ir", pair.ir), ("vi", pair.vi)):
+            link = dest / side / f"{pair.stem}{Path(path).suffix}"
+            if not link.exists():
+                link.symlink_to(Path(path).resolve())
+    return dest / "ir", dest / "vi"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("overrides", nargs="*", help="config overrides for every variant")
+    p.add_argument("--config", default=str(REPO / "configs" / "release.yaml"))
+    p.add_argument("--variants", default=None, help="NAME=key=value[,key=value];NAME=...")
+    p.add_argument("--src", default=str(REPO.parent / "shared" / "data" / "roadscene"))
+    p.add_argument("--data", default=str(REPO / "runs" / "data" / "roadscene"))
+    p.add_argument("--project", default=str(REPO / "runs" / "bench" / "study_losses"))
+    p.add_argument("--out", default=str(REPO / "runs" / "bench" / "study_losses"))
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+
+    from bench_baselines import FUSION_METRICS, _environment, _tardal, _write, ranks, score_folders
+    from tardal.config import load_config
+    from tardal.engine import train
+
+    variants = parse_variants(args.variants) if args.variants else VARIANTS
+    data = Path(args.data)
+    if not (data / "data.yaml").is_file():
+        _tardal("data", "import", "pairs", args.src, "--out", str(data))
+    ir, vi = split_folders(data, "val", Path(args.project) / "val-pairs")
+    fused: dict[str, Path] = {}
+    training: dict[str, Any] = {}
+    for name, extra in variants.items():
+        run_name = name.replace("/", "-")
+        cfg = load_config(args.config, [f"data.root={data}", f"project={args.project}",
+                                        f"name={run_name}", *args.overrides, *extra])
+        log.info("=== %s: %s ===", name, " ".join(extra) or "(config as is)")
+        t0 = time.perf_counter()
+        result = train(cfg, progress=False)
+        training[name] = {"overrides": extra, "train_s": round(time.perf_counter() - t0, 1),
+                          "best_epoch": result.state.best_epoch, "weights": str(result.best)}
+        _tardal("fuse", str(result.best), "--ir", str(ir), "--vi", str(vi), "--grey",
+                "--ext", "png", "--out", str(Path(args.project) / "fused" / run_name))
+        fused[name] = Path(args.project) / "fused" / run_name
+    means = score_folders(fused, ir, vi, FUSION_METRICS)
+    names = list(fused)
+    table = {n: ranks(means, n, [m for m in names if m != n], FUSION_METRICS) for n in names}
+    result_data = {"config": args.config, "overrides": args.overrides, "data": "RoadScene val",
+                   "pairs": len(list(ir.iterdir())), "environment": _environment(args.threads),
+                   "training": training, "means": means,
+                   "ranks": {n: {"per_metric": r, "mean": sum(r.values()) / len(r)}
+                             for n, r in table.items()}}
+    lines = [f"## Loss-weight study on RoadScene's validation pairs ({result_data['pairs']}; "
+             "rank among the variants in brackets)", "",
+             "| variant | overrides | " + " | ".join(FUSION_METRICS) + " | mean rank | train s |",
+             "|---" * (len(FUSION_METRICS) + 4) + "|"]
+    for n in names:
+        cells = [f"{means[n][k]:.3f} ({table[n][k]})" for k in FUSION_METRICS]
+        lines.append(f"| {n} | {' '.join(variants[n]) or '-'} | " + " | ".join(cells)
+                     + f" | {result_data['ranks'][n]['mean']:.2f} | "
+                     f"{training[n]['train_s']:.0f} |")
+    _write(Path(args.out), result_data, "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
