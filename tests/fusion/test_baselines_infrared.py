@@ -33,7 +33,8 @@ def test_densefuse_layout_and_rules() -> None:
     assert all(c.padding_mode == "reflect" for c in _convs(net))
     assert net.encode(torch.rand(1, 1, 9, 9)).shape == (1, 64, 9, 9)
     phi = torch.rand(2, 8, 5, 5)
-    assert torch.equal(add_rule(phi, phi), 2 * phi)
+    assert torch.equal(add_rule(phi, phi), phi)  # the mean: one image's feature scale
+    assert torch.equal(add_rule(phi, torch.zeros_like(phi)), 0.5 * phi)
     assert torch.allclose(l1_rule(phi, torch.zeros_like(phi)), phi, atol=1e-6)
     assert torch.allclose(l1_rule(phi, phi), phi)
     # activity 3 vs 1 everywhere -> weights 3/4, 1/4
