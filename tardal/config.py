@@ -159,6 +159,9 @@ class TrainConfig:
     channels_last: bool = False  # channels-last memory layout of the networks (faster on CPU)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile G and the detector (slow start, faster steps on GPU)
+    # frontend: fuse each training pair once at its own size (8-bit, in memory) and augment the
+    # fused image with the pair, instead of running the frozen network on every batch
+    cache_fused: bool = True
     log_interval: int = 20  # steps between reading the loss terms back from the device
     preview: int = 4  # fused previews written per epoch
 

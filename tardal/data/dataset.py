@@ -113,6 +113,9 @@ class PairedDataset(Dataset):
             log.warning("split %r of %s is empty", self.split, self.root)
         self.pairs: list[Pair] = resolve_pairs(self.root, stems, labels=self.info.labels)
         self.img_size = None if img_size is None else int(img_size)
+        #: ``extra(index) -> (H, W) float32`` image augmented and letterboxed with the pair and
+        #: returned as ``item["fused"]`` (1, H, W): a frozen front-end's cached output
+        self.extra: Any = None
         self.augment = augment
         self.align = align
         self.seed = int(seed)
@@ -143,6 +146,8 @@ class PairedDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self.pairs)} pairs")
         pair = self.pairs[index]
         ir, vis = read_pair(pair, self.align)
+        if self.extra is not None:  # rides along as a 4th channel through every transform
+            vis = np.concatenate([vis, self.extra(index)[..., None]], axis=2)
         h0, w0 = ir.shape[:2]
         rows = self._rows[index]
         boxes = yolo_to_xyxy(rows, w0, h0)
@@ -158,7 +163,12 @@ class PairedDataset(Dataset):
                        max(1, int(round(h1 * ratio))))
         else:
             lb, content = (1.0, 0.0, 0.0), (0, 0, int(w1), int(h1))
+        extra = {}
+        if self.extra is not None:
+            extra["fused"] = torch.from_numpy(np.ascontiguousarray(vis[..., 3], np.float32))[None]
+            vis = vis[..., :3]
         return {
+            **extra,
             "ir": torch.from_numpy(np.ascontiguousarray(ir, np.float32))[None],
             "vis": torch.from_numpy(np.ascontiguousarray(vis.transpose(2, 0, 1), np.float32)),
             "boxes_xyxy": torch.from_numpy(np.ascontiguousarray(boxes, np.float32).reshape(-1, 4)),

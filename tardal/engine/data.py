@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -140,14 +141,15 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     from tardal.data.dataset import collate_pairs
 
     batch = collate_pairs(items)
-    if "mask" in items[0]:
-        batch["mask"] = torch.stack([it["mask"] for it in items])
+    for key in ("mask", "fused"):
+        if key in items[0]:
+            batch[key] = torch.stack([it[key] for it in items])
     return batch
 
 
 #: Batch entries that are tensors of the whole batch (moved to the device); the per-image lists
 #: (boxes in pixels, names, letterbox) stay on the host for evaluation.
-DEVICE_KEYS = ("ir", "vis", "mask", "valid", "batch_idx", "cls", "bboxes", "boxes_cxcywh_norm")
+DEVICE_KEYS = ("ir", "vis", "mask", "valid", "fused", "batch_idx", "cls", "bboxes", "boxes_cxcywh_norm")
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -230,3 +232,38 @@ def build_loaders(cfg: Config, *, masks: bool = False, rank: int = 0, world: int
                                           world=world))
     return Loaders(train=train, val=val, root=root, names=list(train_ds.names),
                    has_labels=has_labels, skipped=check.rows())
+
+
+class FusedCache:
+    """A frozen front-end's output for every pair of a data set, fused once at the pair's own
+    size and kept as 8-bit images (the form a fused image file has); ``cache(index)`` gives the
+    (H, W) float32 image in [0, 1] for :attr:`PairedDataset.extra`."""
+
+    def __init__(self, images: list[np.ndarray]) -> None:
+        self.images = images
+
+    def __call__(self, index: int) -> np.ndarray:
+        return self.images[index].astype(np.float32) / 255.0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(im.nbytes for im in self.images)
+
+
+def fuse_dataset(net: torch.nn.Module, dataset: Any, device: torch.device) -> FusedCache:
+    """Fuse every pair of ``dataset`` (a :class:`~tardal.data.dataset.PairedDataset`) with the
+    frozen ``net`` on ``device``, one pair at a time at its own size."""
+    from tardal.data.dataset import read_pair
+    from tardal.fusion.inference import fuse_image
+    from tardal.fusion.optimize import inference_path
+    from tardal.ops.color import rgb_to_y
+
+    path = inference_path(net, device)
+    images = []
+    for pair in dataset.pairs:
+        ir, vis = read_pair(pair, dataset.align)
+        ir_t = torch.from_numpy(np.ascontiguousarray(ir, np.float32))[None, None].to(device)
+        vis_t = torch.from_numpy(np.ascontiguousarray(vis.transpose(2, 0, 1), np.float32))
+        fused = fuse_image(path, ir_t, rgb_to_y(vis_t[None].to(device)))
+        images.append((fused[0, 0].float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+    return FusedCache(images)

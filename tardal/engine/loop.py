@@ -157,6 +157,18 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
         distributed.shutdown()
 
 
+def _cache_frontend(loaders: Loaders, ctx: Context) -> None:
+    """Fuse every training pair once with the frozen front-end (``train.cache_fused``)."""
+    from tardal.checkpoint import GENERATOR
+    from tardal.engine.data import fuse_dataset
+
+    dataset = loaders.train.dataset.pairs
+    t0 = time.perf_counter()
+    dataset.extra = cache = fuse_dataset(ctx.models[GENERATOR], dataset, ctx.device)
+    log.info("frontend: %d training pairs fused once in %.1f s (%.0f MB, 8-bit)", len(dataset),
+             time.perf_counter() - t0, cache.nbytes / 1e6)
+
+
 def _train(cfg: Config, mode: Mode, info: distributed.DistInfo, resume_path: Path | None,
            max_epochs: int | None, progress: bool) -> RunResult:
     from tqdm import tqdm
@@ -165,6 +177,8 @@ def _train(cfg: Config, mode: Mode, info: distributed.DistInfo, resume_path: Pat
     loaders = build_loaders(cfg, masks=mode.uses_masks, rank=info.rank, world=info.world,
                             pin_memory=torch.cuda.is_available() and cfg.train.device != "cpu")
     ctx = build_context(cfg, loaders.names, dist=info)
+    if mode.name == "frontend" and cfg.train.cache_fused:
+        _cache_frontend(loaders, ctx)
     if info.enabled:  # same initial weights everywhere, other random draws per process
         torch.manual_seed(cfg.train.seed + info.rank)
     if resume_path is not None:

@@ -254,6 +254,16 @@ class FrontendMode(_DetectOnly):
             fused = ctx.models[GENERATOR](ir, rgb_to_y(vis)).float()
         return detector_view(ctx.cfg, fused, vis), fused
 
+    def step(self, ctx: Context, state: TrainState, batch: Mapping[str, Any]) -> Terms:
+        if "fused" not in batch:  # train.cache_fused off: the network on every batch
+            return super().step(ctx, state, batch)
+        # the network's output fused once per pair and augmented with it (train.cache_fused)
+        l_det, logs = detector_loss(ctx, detector_view(ctx.cfg, batch["fused"], batch["vis"]),
+                                    batch)
+        backward_and_step(ctx, l_det, (DETECTOR,))
+        update_ema(ctx)
+        return logs
+
 
 @MODES.register("dt")
 class FusionOnlyMode(Mode):

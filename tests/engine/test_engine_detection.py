@@ -267,3 +267,48 @@ def test_non_finite_detector_loss_stops_the_run(make_cfg: MakeCfg,
                        r" .* on the batch of images \w+"):
         train(cfg, progress=False)
     assert not (Path(cfg.project) / "nan" / "weights").exists()  # no checkpoint of a NaN epoch
+
+
+def test_frontend_cache_fuses_each_pair_once_and_augments_it_with_the_pair(
+        make_cfg: MakeCfg) -> None:
+    from tardal.data.dataset import read_pair
+    from tardal.engine.data import build_loaders, fuse_dataset
+    from tardal.fusion import build_fusion
+
+    cfg = make_cfg(*DET, "train.mode=frontend", "fusion.name=laplacian", "train.epochs=1",
+                   "name=front-cache")
+    loaders = build_loaders(cfg)
+    dataset = loaders.train.dataset.pairs
+    net = build_fusion(cfg.fusion).eval()
+    cache = fuse_dataset(net, dataset, torch.device("cpu"))
+    assert len(cache.images) == len(dataset) and cache.images[0].dtype.name == "uint8"
+    ir, vis = read_pair(dataset.pairs[0], dataset.align)
+    with torch.no_grad():
+        direct = net(torch.from_numpy(ir)[None, None],
+                     rgb_to_y(torch.from_numpy(vis.transpose(2, 0, 1).copy())[None]))
+    assert float((torch.from_numpy(cache(0)) - direct[0, 0]).abs().max()) <= 0.5 / 255 + 1e-6
+    # the cached image is augmented and letterboxed exactly like the pair: with augmentation off
+    # and no letterbox resize, the item's fused channel is the cache itself
+    dataset.extra = cache
+    plain = copy.copy(dataset)
+    plain.augment, plain.img_size = None, None
+    item = plain[0]
+    assert torch.equal(item["fused"][0], torch.from_numpy(cache(0)))
+    assert item["vis"].shape[0] == 3
+    flipped = copy.copy(plain)
+    flipped.augment = type(cfg.data.augment)(hflip=1.0, scale=(1.0, 1.0), crop=0.0)
+    assert torch.equal(flipped[0]["fused"][0], torch.from_numpy(cache(0)).flip(-1))
+    # the training step uses the cached image and never runs the frozen network
+    mode, ctx, batch = context_for(cfg)
+    calls = []
+    ctx.models["G"].register_forward_hook(lambda *a: calls.append(1))
+    batch = dict(batch)
+    batch["fused"] = torch.rand_like(batch["ir"])
+    logs = mode.step(ctx, TrainState(), batch)
+    assert calls == [] and math.isfinite(float(logs["det"]))
+    del batch["fused"]  # train.cache_fused=false: the network runs on the batch
+    mode.step(ctx, TrainState(), batch)
+    assert calls == [1]
+    result = train(make_cfg(*DET, "train.mode=frontend", "fusion.name=laplacian",
+                            "train.epochs=1", "name=front-cache-run"), progress=False)
+    assert result.state.step == 1 and math.isfinite(result.rows[0]["train/det"])
