@@ -10,7 +10,8 @@ gives each metric's mean and each variant's rank among the variants. TNO is neve
     python tools/study_losses.py --variants "ours=loss.pixel=1;px20=loss.pixel=20"
 
 Default variants: ``ours`` (a_pix = a_ssim = 1, raw Sobel), ``pixel20`` (the public code's 20x
-pixel weight), ``sobel/8`` (the public code's normalised Sobel for D_d), ``public`` (both).
+pixel weight), ``sobel/8`` (the public code's normalised Sobel for D_d), ``public`` (both),
+``adv0.5`` (five times the adversarial weight: more of the critics' texture and target pull).
 Writes ``runs/bench/study_losses.json`` and ``.md``.
 """
 
@@ -33,6 +34,7 @@ VARIANTS = {
     "pixel20": ["loss.pixel=20"],
     "sobel/8": ["disc.sobel=normalized"],
     "public": ["loss.pixel=20", "disc.sobel=normalized"],
+    "adv0.5": ["loss.adv=0.5"],
 }
 
 log = logging.getLogger("study_losses")
