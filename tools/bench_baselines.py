@@ -182,6 +182,7 @@ def score_folders(fused: dict[str, Path], ir: Path, vi: Path,
 
 def run_fusion(args: argparse.Namespace) -> None:
     tang = Path(args.tang)
+    environment = _environment(args.threads)  # the load before the work
     methods = args.methods.split(",") if args.methods else list(IRVIS)
     ensure_roadscene(Path(args.roadscene_src), Path(args.roadscene))
     records = trained(methods, args)
@@ -211,7 +212,7 @@ def run_fusion(args: argparse.Namespace) -> None:
     data: dict[str, Any] = {
         "part": "fusion", "train_data": str(args.roadscene_src), "test_data": str(tang / "ir"),
         "metrics": list(FUSION_METRICS), "overrides": args.overrides,
-        "environment": _environment(args.threads), "training": records, "means": means,
+        "environment": environment, "training": records, "means": means,
         "ranks": {}, "against_published": {},
     }
     for n in ours:
@@ -324,6 +325,7 @@ def lytro_pairs(src: Path, root: Path) -> tuple[Path, Path]:
 
 def run_multifocus(args: argparse.Namespace) -> None:
     methods = args.methods.split(",") if args.methods else list(MULTIFOCUS)
+    environment = _environment(args.threads)
     ensure_roadscene(Path(args.roadscene_src), Path(args.roadscene))
     records = trained(methods, args)
     near, far = lytro_pairs(Path(args.lytro), Path(args.project) / "lytro")
@@ -340,7 +342,7 @@ def run_multifocus(args: argparse.Namespace) -> None:
     means = score_folders(fused, near, far, MULTIFOCUS_METRICS)
     data = {"part": "multifocus", "data": str(args.lytro), "pairs": len(list(near.iterdir())),
             "metrics": list(MULTIFOCUS_METRICS), "overrides": args.overrides,
-            "environment": _environment(args.threads), "training": records, "means": means}
+            "environment": environment, "training": records, "means": means}
     lines = [f"## Multi-focus fusion on Lytro ({data['pairs']} colour pairs; means; metrics on "
              "the grey of the colour images)", "",
              "| method | " + " | ".join(MULTIFOCUS_METRICS) + " | train s |",
