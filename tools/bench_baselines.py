@@ -110,15 +110,14 @@ def ensure_roadscene(src: Path, root: Path) -> Path:
 def train_method(method: str, args: argparse.Namespace, previous: dict[str, Any]) -> dict[str, Any]:
     """Train ``method`` with ``configs/<method>.yaml`` on RoadScene; its weights and time.
 
-    With ``--reuse`` and weights already in the run folder, the recorded entry is kept.
+    With ``--reuse`` and the recorded weights still on disk, the recorded entry is kept.
     """
     from tardal.config import load_config
     from tardal.engine import train
 
-    run_dir = Path(args.project) / method
-    best = run_dir / "weights" / "best.pt"
-    if args.reuse and best.is_file() and previous.get("weights") == str(best):
-        log.info("%s: reusing %s", method, best)
+    weights = previous.get("weights")
+    if args.reuse and weights and Path(weights).is_file():
+        log.info("%s: reusing %s", method, weights)
         return previous
     cfg = load_config(REPO / "configs" / f"{method}.yaml",
                       [f"data.root={args.roadscene}", f"project={args.project}", f"name={method}",
