@@ -196,6 +196,10 @@ def run_fusion(args: argparse.Namespace) -> None:
         _tardal("fuse", str(release), "--ir", str(tang / "ir"), "--vi", str(tang / "vi"),
                 "--out", str(out_root / "tardal-release"), "--grey", "--ext", "png")
         fused["tardal (release G)"] = out_root / "tardal-release"
+        prov = torch.load(release, weights_only=True).get("provenance", {})
+        records = {**records, "tardal (release G)": {"weights": str(release),
+                                                     "train_s": prov.get("train_s"),
+                                                     "steps": prov.get("steps")}}
     else:
         log.warning("no release G at %s: tardal's row is left out", release)
     for m in CLASSICAL:

@@ -122,3 +122,22 @@ def test_release_weights_are_used_without_a_weights_argument(
     assert np.array_equal(read_rgb(tmp_path / "b" / "s.png"), read_rgb(tmp_path / "c" / "s.png"))
     net, loaded_cfg = load_fusion(weights)
     assert loaded_cfg.fusion.dim == 4
+
+
+def test_the_packaged_release_g() -> None:
+    from tardal.fusion.loading import RELEASE_WEIGHTS
+
+    assert RELEASE_WEIGHTS.is_file(), "tools/train_release.py makes the packaged release G"
+    assert RELEASE_WEIGHTS.stat().st_size < 5 * 1024 * 1024
+    ckpt = torch.load(RELEASE_WEIGHTS, weights_only=True)
+    assert sorted(ckpt["models"]) == ["G"] and "optimizers" not in ckpt
+    prov = ckpt[PROVENANCE]
+    assert prov["data"]["name"] == "RoadScene" and prov["seed"] == ckpt["config"]["train"]["seed"]
+    assert prov["data"]["pairs"] == len({k.split("/")[0] for k in prov["data"]["files"]}) > 0
+    assert not any("tno" in k.lower() for k in prov["data"]["files"])  # TNO stays a test set
+    assert prov["command"].startswith("python tools/train_release.py")
+    net, cfg = load_fusion(RELEASE_WEIGHTS)
+    assert cfg.fusion.name == "tardal" and cfg.disc.sobel == "normalized"
+    with torch.no_grad():
+        out = net(torch.rand(1, 1, 37, 53), torch.rand(1, 1, 37, 53))
+    assert out.shape == (1, 1, 37, 53) and 0 <= float(out.min()) and float(out.max()) <= 1
