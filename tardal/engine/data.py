@@ -127,12 +127,12 @@ class TrainPairs(Dataset):
         self.pairs.set_epoch(epoch)
         item = self.pairs[index]
         if self.masks is not None:
+            from tardal.data.dataset import valid_masks
+
             m = torch.from_numpy(self.masks.mask_for(item["ir"][0].numpy(),
                                                      item["boxes_xyxy"].numpy()))[None]
-            x0, y0, w, h = item["content"]  # no target on letterbox padding
-            inside = torch.zeros_like(m)
-            inside[:, y0:y0 + h, x0:x0 + w] = 1
-            item["mask"] = m * inside
+            # no target on the letterbox padding
+            item["mask"] = m * valid_masks([item["content"]], *m.shape[-2:])[0].to(m.dtype)
         return item
 
 
