@@ -267,7 +267,8 @@ def fusion_markdown(data: dict[str, Any], ours: list[str], published: list[str])
 def run_detect(args: argparse.Namespace) -> None:
     from bench_detect import train_and_score
 
-    methods = args.methods.split(",") if args.methods else [*IRVIS, "mean"]
+    methods = ([] if args.methods == "none" else args.methods.split(",")) if args.methods \
+        else [*IRVIS, "mean"]
     learned = [m for m in methods if m not in CLASSICAL]
     if learned:
         ensure_roadscene(Path(args.roadscene_src), Path(args.roadscene))
@@ -363,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("part", choices=("fusion", "detect", "multifocus"))
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every fusion "
                                                 "method's training run")
-    p.add_argument("--methods", default=None, help="comma-separated fusion methods")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated fusion methods (detect: none for the references only)")
     p.add_argument("--reuse", action="store_true",
                    help="keep trained weights and finished detection runs found in the outputs")
     p.add_argument("--project", default=str(REPO / "runs" / "bench" / "baselines"))
