@@ -3,11 +3,12 @@
 The reference (``public``) is the generator as the public TarDAL code runs it: plain
 zero-padded 3x3 convolutions with BatchNorm, eager, fp32, ``torch.no_grad``. ``tardal fuse`` is
 the path ``tardal fuse`` takes on the device (:func:`tardal.fusion.optimize.inference_path`:
-input padded once and valid convolutions, BatchNorm folded, channels-last; bf16 on CUDA), with
-the same weights. Also timed: eager fp32 of our layout (``eager``), and other inference paths of
-it: ``inference_mode``, BatchNorm folded into the convolutions
-(:func:`tardal.fusion.optimize.fold_batchnorm`), channels-last memory, and a frozen TorchScript
-trace of the folded network. Each variant's time is the median over ``--repeats`` timed runs
+input padded once and valid convolutions, BatchNorm folded; on a CPU exported to onnxruntime,
+on CUDA channels-last bf16), with the same weights (the time to build it is printed). Also
+timed: eager fp32 of our layout (``eager``), and other inference paths of it:
+``inference_mode``, BatchNorm folded into the convolutions
+(:func:`tardal.fusion.optimize.fold_batchnorm`), channels-last memory (the torch path ``tardal
+fuse`` takes without onnxruntime), and a frozen TorchScript trace of the folded network. Each variant's time is the median over ``--repeats`` timed runs
 after ``--warmup`` untimed ones; its output is compared with eager's (max absolute difference).
 BatchNorm statistics are randomised (seeded) so folding is exercised on non-trivial values.
 
@@ -72,7 +73,9 @@ def variants(net: TarDALGenerator, compile_: bool = False,
     folded = fold_batchnorm(net)
     folded_cl = optimize_for_inference(net, channels_last=True)
     public = public_layout(net)
+    t0 = time.perf_counter()
     path = inference_path(net, device)
+    print(f"(tardal fuse's path: {type(path).__name__}, built in {time.perf_counter() - t0:.2f} s)")
 
     def public_eager(ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -3,12 +3,14 @@
 For each mode (default ``ct``, ``dt``, ``ir``) the script builds the run exactly as ``tardal
 train`` does (:func:`tardal.engine.build_context`, the real loaders with their workers and
 masks), runs ``--steps`` steps after ``--warmup`` untimed ones with every part open (bridge and
-adversarial terms on), and reports images per second (median over steps of wall time; CUDA is
+adversarial terms on), the modes taking turns step by step (so that a shared machine's changing
+load weighs on all of them alike), and reports images per second (median over steps of wall time; CUDA is
 synchronised around each step) and the split measured inside the real step by the profiler
 regions of :mod:`tardal.engine.steps` (``G forward``, ``detector forward + loss``, ``fusion
 loss``, ``backward + optimiser step``, ``EMA update``, ``critic steps``), taken from a separate
 profiled pass as shares of its wall time and scaled to the unprofiled median step. The timed
-step includes the wait for the loader (its workers run as in training). Prints a Markdown table and writes JSON::
+step includes the wait for the loader (its workers run as in training). Prints a Markdown
+table and writes JSON::
 
     python tools/bench_train.py                                   # shipped synthetic config
     python tools/bench_train.py --size 320 --batch 8 --dim 32 --modes ct,ir
@@ -53,77 +55,105 @@ def _batches(loaders: Any, count: int) -> list[tuple[dict[str, Any], float]]:
     return out
 
 
-def bench_mode(mode_name: str, args: argparse.Namespace) -> dict[str, Any]:
-    from torch.profiler import ProfilerActivity, profile
+class Bench:
+    """One mode's run, built as ``tardal train`` builds it, with its batches drawn up front."""
 
-    from tardal.config import load_config
-    from tardal.engine import build_context
-    from tardal.engine.data import build_loaders, to_device
-    from tardal.engine.modes import get_mode
-    from tardal.engine.state import TrainState, seed_everything
-    from tardal.engine.steps import PARTS, set_training
+    def __init__(self, mode_name: str, args: argparse.Namespace) -> None:
+        from tardal.config import load_config
+        from tardal.engine import build_context
+        from tardal.engine.data import build_loaders
+        from tardal.engine.modes import get_mode
+        from tardal.engine.state import TrainState, seed_everything
+        from tardal.engine.steps import set_training
 
-    overrides = [f"train.mode={mode_name}", "train.bridge_warm=0", "train.d_warm=0",
-                 f"train.device={args.device}"]
-    if args.size:
-        overrides.append(f"data.img_size={args.size}")
-    if args.batch:
-        overrides.append(f"data.batch_size={args.batch}")
-    if args.dim:
-        overrides.append(f"fusion.dim={args.dim}")
-    if args.detector:
-        overrides.append(f"detector.model={args.detector}")
-    if mode_name == "frontend":
-        overrides.append("fusion.name=mean")
-    cfg = load_config(args.config, [*overrides, *args.overrides])
-    seed_everything(0)
-    mode = get_mode(cfg)
-    loaders = build_loaders(cfg, masks=mode.uses_masks,
-                            pin_memory=torch.cuda.is_available() and args.device != "cpu")
-    ctx = build_context(cfg, loaders.names)
-    set_training(ctx.models, mode.frozen)
-    state = TrainState(epoch=max(cfg.train.bridge_warm, cfg.train.d_warm))
-    mode.start_epoch(ctx, state)
-    b = cfg.data.batch_size
-    batches = _batches(loaders, args.warmup + args.steps + args.profile_steps)
-    walls: list[float] = []
-    cpus: list[float] = []
-    data_s: list[float] = []
-    for i, (batch, wait) in enumerate(batches[:args.warmup + args.steps]):
+        overrides = [f"train.mode={mode_name}", "train.bridge_warm=0", "train.d_warm=0",
+                     f"train.device={args.device}"]
+        if args.size:
+            overrides.append(f"data.img_size={args.size}")
+        if args.batch:
+            overrides.append(f"data.batch_size={args.batch}")
+        if args.dim:
+            overrides.append(f"fusion.dim={args.dim}")
+        if args.detector:
+            overrides.append(f"detector.model={args.detector}")
+        if mode_name == "frontend":
+            overrides.append("fusion.name=mean")
+        self.name = mode_name
+        self.cfg = cfg = load_config(args.config, [*overrides, *args.overrides])
+        seed_everything(0)
+        self.mode = get_mode(cfg)
+        loaders = build_loaders(cfg, masks=self.mode.uses_masks,
+                                pin_memory=torch.cuda.is_available() and args.device != "cpu")
+        self.ctx = build_context(cfg, loaders.names)
+        set_training(self.ctx.models, self.mode.frozen)
+        self.state = TrainState(epoch=max(cfg.train.bridge_warm, cfg.train.d_warm))
+        self.mode.start_epoch(self.ctx, self.state)
+        self.batches = _batches(loaders, args.warmup + args.steps + args.profile_steps)
+        self.walls: list[float] = []
+        self.cpus: list[float] = []
+        self.waits: list[float] = []
+
+    def step(self, i: int, timed: bool) -> None:
+        from tardal.engine.data import to_device
+
+        batch, wait = self.batches[i]
         t0, c0 = time.perf_counter(), time.process_time()
-        mode.step(ctx, state, to_device(batch, ctx.device))
-        _sync(ctx.device)
-        if i >= args.warmup:
-            walls.append(time.perf_counter() - t0 + wait)
-            cpus.append(time.process_time() - c0)
-            data_s.append(wait)
-    # the split, from a second, profiled pass (the profiler slows the step; only shares are used)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if ctx.device.type == "cuda"
-                                           else [])
-    with profile(activities=activities) as prof:
-        t0 = time.perf_counter()
-        for batch, _ in batches[args.warmup + args.steps:]:
-            mode.step(ctx, state, to_device(batch, ctx.device))
-            _sync(ctx.device)
-        profiled = time.perf_counter() - t0
-    events = {e.key: e for e in prof.key_averages()}
-    step = statistics.median(walls)
-    parts: dict[str, float] = {}
-    for name in PARTS:
-        e = events.get(name)
-        if e is not None:
-            parts[name] = e.cpu_time_total / 1e6 / profiled * step if profiled > 0 else 0.0
-    step = statistics.median(walls)
-    return {
-        "mode": mode_name, "img_size": cfg.data.img_size, "batch": b, "G_dim": cfg.fusion.dim,
-        "detector": cfg.detector.model, "device": str(ctx.device), "amp": str(ctx.amp_dtype),
-        "steps": len(walls), "median_s_per_step": step, "images_per_s": b / step,
-        # CPU seconds of this process per step: on a shared machine, the measure that other
-        # processes' load does not inflate (all threads of this process counted)
-        "median_cpu_s_per_step": statistics.median(cpus),
-        "median_data_wait_s": statistics.median(data_s), "parts_s_per_step": parts,
-        "steps_s": walls,
-    }
+        self.mode.step(self.ctx, self.state, to_device(batch, self.ctx.device))
+        _sync(self.ctx.device)
+        if timed:
+            self.walls.append(time.perf_counter() - t0 + wait)
+            self.cpus.append(time.process_time() - c0)
+            self.waits.append(wait)
+
+    def result(self, first_profiled: int) -> dict[str, Any]:
+        """The figures, with the split from a separate profiled pass over the remaining batches
+        (the profiler slows the step; only the shares are used)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        from tardal.engine.steps import PARTS
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                               if self.ctx.device.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            t0 = time.perf_counter()
+            for i in range(first_profiled, len(self.batches)):
+                self.step(i, timed=False)
+            profiled = time.perf_counter() - t0
+        events = {e.key: e for e in prof.key_averages()}
+        step = statistics.median(self.walls)
+        parts: dict[str, float] = {}
+        for name in PARTS:
+            e = events.get(name)
+            if e is not None:
+                parts[name] = e.cpu_time_total / 1e6 / profiled * step if profiled > 0 else 0.0
+        cfg, b = self.cfg, self.cfg.data.batch_size
+        return {
+            "mode": self.name, "img_size": cfg.data.img_size, "batch": b,
+            "G_dim": cfg.fusion.dim, "detector": cfg.detector.model,
+            "device": str(self.ctx.device), "amp": str(self.ctx.amp_dtype),
+            "steps": len(self.walls), "median_s_per_step": step, "images_per_s": b / step,
+            # CPU seconds of this process per step: on a shared machine, the measure that other
+            # processes' load does not inflate (all threads of this process counted)
+            "median_cpu_s_per_step": statistics.median(self.cpus),
+            "median_data_wait_s": statistics.median(self.waits), "parts_s_per_step": parts,
+            "steps_s": self.walls,
+        }
+
+
+def run_interleaved(modes: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Build every mode, then time them in turns (one step of each per round), so that a
+    change in the machine's load affects all modes alike and their ratios stay fair."""
+    benches = [Bench(m, args) for m in modes]
+    for i in range(args.warmup + args.steps):
+        for b in benches:
+            b.step(i, timed=i >= args.warmup)
+    results = {}
+    for b in benches:
+        results[b.name] = b.result(args.warmup + args.steps)
+        r = results[b.name]
+        print(f"{b.name}: {r['images_per_s']:.2f} img/s ({r['median_s_per_step']:.3f} s/step)",
+              flush=True)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,12 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from tardal import __version__
 
-    results = {}
-    for mode in args.modes.split(","):
-        results[mode] = bench_mode(mode, args)
-        r = results[mode]
-        print(f"{mode}: {r['images_per_s']:.2f} img/s ({r['median_s_per_step']:.3f} s/step)",
-              flush=True)
+    results = run_interleaved(list(dict.fromkeys(args.modes.split(","))), args)
     report: dict[str, Any] = {
         "what": "training images per second of the real step, per mode",
         "tardal": __version__, "torch": torch.__version__, "machine": platform.machine(),

@@ -9,12 +9,12 @@ single score. The pool makes the critic independent of the input size: any H, W 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tardal.config import DiscriminatorConfig
 from tardal.errors import ConfigError
 from tardal.losses.gradient import sobel_magnitude
+from tardal.ops.morphology import erode
 from tardal.registry import Registry
 
 DISCRIMINATORS = Registry("discriminator")
@@ -89,7 +89,7 @@ class DetailDiscriminator(Critic):
         if self.sobel_scale != 1.0:
             grad = grad * self.sobel_scale
         if valid is not None:
-            grad = grad * (1.0 - F.max_pool2d(1.0 - valid.to(grad.dtype), 3, stride=1, padding=1))
+            grad = grad * erode(valid.to(grad.dtype), 3, same=True)
         return grad * (1.0 - mask) if self.use_mask else grad
 
 

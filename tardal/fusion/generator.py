@@ -41,6 +41,13 @@ from tardal.fusion.registry import FUSION
 #: The receptive-field radius of G in pixels is ``1 + depth + 4`` (one per 3x3 convolution).
 
 
+#: Training-mode BatchNorm on a channels-last CPU tensor with few channels runs several times
+#: slower than on a contiguous one (measured, 2 threads, 4 channels of 8x270x270: 52 ms against
+#: 14 ms forward and backward); blocks with at most this many channels run BN and ReLU on a
+#: contiguous copy there and hand back channels-last (G at dim 4: a training step ~15 % faster).
+CPU_CONTIGUOUS_BN_CHANNELS = 8
+
+
 class ConvBlock(nn.Module):
     """conv3x3 (+ BatchNorm) (+ ReLU); ``conv``/``bn`` names let the BN folder find the pair."""
 
@@ -53,7 +60,12 @@ class ConvBlock(nn.Module):
         self.act: nn.Module = nn.ReLU(inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
+        y = self.conv(x)
+        if (self.training and y.device.type == "cpu" and isinstance(self.bn, nn.BatchNorm2d)
+                and y.shape[1] <= CPU_CONTIGUOUS_BN_CHANNELS and not y.is_contiguous()):
+            cl = torch.channels_last
+            return self.act(self.bn(y.contiguous())).contiguous(memory_format=cl)
+        return self.act(self.bn(y))
 
 
 @FUSION.register("tardal")

@@ -23,7 +23,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from tardal.errors import ConfigError, DataError
+from tardal.ops.morphology import erode
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _C1 = 0.01**2
@@ -111,7 +113,7 @@ def region_mean(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tenso
     if valid is None:
         return plain
     side = valid.shape[-1] - values.shape[-1] + 1
-    inside = 1.0 - F.max_pool2d(1.0 - valid.to(values.dtype), side, stride=1)  # erosion
+    inside = erode(valid.to(values.dtype), side)
     inside = inside.expand_as(values).flatten(1)
     count = inside.sum(1)
     masked = (values.flatten(1) * inside).sum(1) / count.clamp_min(1.0)

@@ -54,6 +54,28 @@ def test_tiles_with_enough_overlap_equal_one_pass(size: tuple[int, int]) -> None
     assert (tiled - whole).abs().max() < 1e-5
 
 
+def test_cpu_inference_path_is_onnxruntime_and_matches_eager() -> None:
+    pytest.importorskip("onnxruntime")
+    from tardal.fusion.optimize import OnnxRuntimePath, inference_path
+
+    g = _generator()
+    path = inference_path(g, torch.device("cpu"))
+    assert isinstance(path, OnnxRuntimePath)
+    for size in ((37, 53), (2, 64, 48)):  # any size and batch: the graph's axes are dynamic
+        shape = (1, 1, *size) if len(size) == 2 else (size[0], 1, *size[1:])
+        x, y = torch.rand(shape), torch.rand(shape)
+        with torch.no_grad():
+            ref = g(x, y)
+        out = fuse_image(path, x, y)
+        assert out.dtype == torch.float32 and out.shape == ref.shape
+        assert (out - ref).abs().max() < 1e-5
+        tiled = fuse_image(path, x, y, tile=24, overlap=16)  # tiles stay exact
+        assert (tiled - ref).abs().max() < 1e-5
+    tiny = torch.rand(1, 1, 6, 40), torch.rand(1, 1, 6, 40)  # below the radius: the torch path
+    with torch.no_grad():
+        assert (fuse_image(path, *tiny) - g(*tiny)).abs().max() < 1e-5
+
+
 def test_tiles_without_overlap_differ_at_seams() -> None:
     g = _generator()
     x, y = torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64)
