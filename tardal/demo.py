@@ -26,6 +26,7 @@ latter a detector on the fixed ``mean`` fusion). Panels show every chosen run.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,11 +209,70 @@ def write_panels(runs: dict[str, Any], split: str, out: Path, count: int) -> lis
     return written
 
 
+#: Relative cost of a run per epoch on a CPU (tools/bench_train.py at the shipped config: ct
+#: about 2.5x ir); concurrent training starts the dearest runs first.
+RUN_COST = {"ct": 2.5, "tt": 1.8, "frontend": 1.0, "early": 1.0, "ir": 1.0, "vis": 1.0}
+
+
+def demo_lanes(runs: int, jobs: int = 0) -> int:
+    """How many runs train at once: ``jobs`` when given, else one per CPU core up to the
+    number of runs, and one run on a single core. Each run then uses ``cores // lanes`` torch
+    threads: two one-thread runs on two cores train about 1.5x faster together than one after
+    the other with two threads each."""
+    if jobs < 0:
+        from tardal.errors import ConfigError
+
+        raise ConfigError(f"--jobs must be >= 0, found {jobs}")
+    if jobs:
+        return max(1, min(jobs, runs))
+    return max(1, min(runs, os.cpu_count() or 1))
+
+
+def _train_job(out: str, mode: str, threads: int, options: dict[str, Any]) -> tuple[str, float]:
+    """One demo run in a worker process: ``(best checkpoint, seconds)``."""
+    import torch
+
+    from tardal.engine import train
+
+    logging.basicConfig(level=logging.INFO, format=f"[{mode}] %(message)s")
+    torch.set_num_threads(threads)
+    cfg = demo_config(Path(out), mode, **options)
+    t = time.perf_counter()
+    result = train(cfg, progress=False)
+    return str(result.best), time.perf_counter() - t
+
+
+def train_concurrently(out: Path, modes: Sequence[str], lanes: int, **options: Any
+                       ) -> dict[str, tuple[Path, float]]:
+    """Train ``modes`` in ``lanes`` worker processes (spawned; ``cores // lanes`` threads each),
+    the dearest runs first (:data:`RUN_COST`), so that on two cores ``ct`` trains beside ``ir``
+    and then ``vis``. Returns ``{mode: (best checkpoint, seconds)}``; the first failure stops
+    the rest and is raised."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // lanes)
+    order = sorted(modes, key=lambda m: -RUN_COST.get(m, 1.0))
+    log.info("demo: training %s, %d at a time, %d thread(s) each", ", ".join(order), lanes,
+             threads)
+    with ProcessPoolExecutor(lanes, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_job, str(out), m, threads, options): m for m in order}
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+        for f in done:
+            if f.exception() is not None:
+                raise f.exception()
+    results = {futures_mode: f.result() for f, futures_mode in futures.items()}
+    return {m: (Path(results[m][0]), results[m][1]) for m in modes}
+
+
 def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | None = None,
              epochs: int | None = None, panels: int = 8, progress: bool = True,
-             data: str | Path | None = None, modes: Sequence[str] = RUNS) -> DemoResult:
+             data: str | Path | None = None, modes: Sequence[str] = RUNS,
+             jobs: int = 0) -> DemoResult:
     """Generate (or use ``data``), train ``modes``, evaluate, compare, draw, report (see the
-    module doc)."""
+    module doc). ``jobs``: runs trained at once (0: :func:`demo_lanes` decides)."""
     from tardal.engine import train
     from tardal.engine.data import ensure_dataset
     from tardal.engine.evaluate import evaluate_run, load_run
@@ -233,15 +293,22 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
     results: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, Any]] = {}
     split = "test"
+    lanes = demo_lanes(len(modes), jobs)
+    trained: dict[str, tuple[Path, float]] = {}
+    if lanes > 1:  # concurrent runs, the dearest first (see train_concurrently)
+        trained = train_concurrently(out, modes, lanes, quick=quick, num=num, epochs=epochs,
+                                     data=data)
     for mode in modes:
-        cfg = demo_config(out, mode, quick=quick, num=num, epochs=epochs, data=data)
-        log.info("demo: training %s (%d epochs)", mode, cfg.train.epochs)
+        if mode not in trained:
+            cfg = demo_config(out, mode, quick=quick, num=num, epochs=epochs, data=data)
+            log.info("demo: training %s (%d epochs)", mode, cfg.train.epochs)
+            t = time.perf_counter()
+            result = train(cfg, progress=progress)
+            trained[mode] = (result.best, time.perf_counter() - t)
+        seconds[f"train_{mode}"] = trained[mode][1]
+        run_dirs[mode] = trained[mode][0].parents[1]  # <run>/weights/best.pt
         t = time.perf_counter()
-        result = train(cfg, progress=progress)
-        seconds[f"train_{mode}"] = time.perf_counter() - t
-        run_dirs[mode] = result.run_dir
-        t = time.perf_counter()
-        loaded[mode] = load_run(result.best)
+        loaded[mode] = load_run(trained[mode][0])
         report = evaluate_run(loaded[mode], split)
         results[mode] = report.results
         curves[mode] = pr_curves(report.predictions, report.ground_truths, loaded[mode].names)

@@ -1,10 +1,12 @@
 """`tardal demo [--out DIR] [--quick] [--num N] [--epochs E] [--panels K] [--data DIR]
-[--modes ct,ir,vis]`: the main job.
+[--modes ct,ir,vis] [--jobs J]`: the main job.
 
 Generates a small synthetic benchmark, trains ``ct`` (fusion trained for detection) and the
 references ``ir`` and ``vis`` on the CPU, scores all three on the same test split, prints the
 comparison and writes demo panels (infrared | visible | fused, with each detector's boxes).
-Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds).
+Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds). With two or more
+cores the runs train side by side in worker processes (``ct`` beside ``ir`` then ``vis``; one
+thread each on two cores), ``--jobs 1`` trains them one after the other.
 
 ``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
 ``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
@@ -39,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="data set in the canonical layout instead of the synthetic one")
     p.add_argument("--modes", default="ct,ir,vis",
                    help="comma-separated runs among ct,tt,frontend,early,ir,vis (default ct,ir,vis)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="runs trained at once in worker processes (default 0: one per CPU core "
+                        "up to the number of runs; 1: one after the other in this process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -50,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} must be at least 1, found {value}")
+    if args.jobs < 0:
+        raise ConfigError(f"--jobs must be at least 0, found {args.jobs}")
     if args.panels < 0:
         raise ConfigError(f"--panels must be at least 0, found {args.panels}")
     from pathlib import Path
@@ -65,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     modes = check_modes(args.modes.split(","))
     result = run_demo(args.out, quick=args.quick, num=args.num, epochs=args.epochs,
                       panels=args.panels, progress=not args.no_progress, data=args.data,
-                      modes=modes)
+                      modes=modes, jobs=args.jobs)
     print()
     print(result.table)
     s = result.seconds

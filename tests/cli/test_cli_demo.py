@@ -21,7 +21,9 @@ def _one_thread(one_thread: None) -> None:
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out", str(out), "--panels", "3", "--no-progress"]) == 0
+    # two runs at a time in worker processes (the default on two or more cores)
+    assert main(["demo", "--quick", "--out", str(out), "--panels", "3", "--no-progress",
+                 "--jobs", "2"]) == 0
     printed = capsys.readouterr().out
     for run in ("ct", "ir", "vis"):
         assert f"| {run} " in printed
@@ -62,7 +64,7 @@ def test_demo_on_a_given_data_set_with_chosen_modes(tmp_path: Path,
                                                                 seed=1)))
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--data", str(data), "--modes", "frontend,early,ir", "--out",
-                 str(out), "--panels", "2", "--no-progress"]) == 0
+                 str(out), "--panels", "2", "--no-progress", "--jobs", "1"]) == 0
     assert not (out / "data").exists()  # nothing generated: the given set is used
     data_ = json.loads((out / "comparison.json").read_text())
     assert set(data_["results"]) == {"frontend", "early", "ir"} and data_["data"] == str(data)
@@ -82,6 +84,8 @@ def test_demo_on_a_given_data_set_with_chosen_modes(tmp_path: Path,
 def test_demo_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--epochs", "0"]) == 2
     assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert main(["demo", "--jobs", "-1"]) == 2
+    assert "--jobs must be at least 0" in capsys.readouterr().err
     assert main(["demo", "--modes", "ct,irr", "--out", str(tmp_path / "o")]) == 2
     assert "unknown mode 'irr' (did you mean ir" in capsys.readouterr().err
     assert main(["demo", "--modes", "ct,ct", "--out", str(tmp_path / "o")]) == 2
