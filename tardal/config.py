@@ -48,6 +48,10 @@ class AugmentConfig:
     hflip: float = 0.5  # probability of a horizontal flip
     scale: tuple[float, float] = (0.75, 1.25)  # random rescale range before the crop
     crop: float = 0.5  # probability of a random crop (keeps at least half of each side)
+    # side in pixels of a random window cut at the image's own scale after the rescale, in
+    # place of the crop (0: off); with img_size = patch nothing is downscaled: fusion networks
+    # then train on native-resolution patches, as the published ones do
+    patch: int = 0
 
 
 @dataclass
@@ -456,6 +460,7 @@ VALUE_RULES: dict[str, Rule] = {
     "data.augment.hflip": UNIT,
     "data.augment.scale": positive_range(),
     "data.augment.crop": UNIT,
+    "data.augment.patch": COUNT,
     "data.batch_size": at_least(1, integer=True),
     "data.workers": COUNT,
     # fusion network

@@ -234,7 +234,7 @@ def _train_job(out: str, mode: str, threads: int, options: dict[str, Any]) -> tu
 
     from tardal.engine import train
 
-    logging.basicConfig(level=logging.INFO, format=f"[{mode}] %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"[{mode}] %(message)s", force=True)
     torch.set_num_threads(threads)
     cfg = demo_config(Path(out), mode, **options)
     t = time.perf_counter()

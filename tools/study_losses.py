@@ -8,6 +8,7 @@ gives each metric's mean and each variant's rank among the variants. TNO is neve
     python tools/study_losses.py                                  # the four default variants
     python tools/study_losses.py train.epochs=12 data.img_size=128
     python tools/study_losses.py --variants "ours=loss.pixel=1;px20=loss.pixel=20"
+    python tools/study_losses.py --reuse --variants "..."   # score runs already trained
 
 Default variants: ``ours`` (a_pix = a_ssim = 1, raw Sobel), ``pixel20`` (the public code's 20x
 pixel weight), ``sobel/8`` (the public code's normalised Sobel for D_d), ``public`` (both),
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--project", default=str(REPO / "runs" / "bench" / "study_losses"))
     p.add_argument("--out", default=str(REPO / "runs" / "bench" / "study_losses"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reuse", action="store_true",
+                   help="score a variant's existing PROJECT/NAME/weights/best.pt instead of "
+                        "training it again (e.g. runs trained side by side with tardal train)")
     args = p.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -96,11 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, [f"data.root={data}", f"project={args.project}",
                                         f"name={run_name}", *args.overrides, *extra])
         log.info("=== %s: %s ===", name, " ".join(extra) or "(config as is)")
-        t0 = time.perf_counter()
-        result = train(cfg, progress=False)
-        training[name] = {"overrides": extra, "train_s": round(time.perf_counter() - t0, 1),
-                          "best_epoch": result.state.best_epoch, "weights": str(result.best)}
-        _tardal("fuse", str(result.best), "--ir", str(ir), "--vi", str(vi), "--grey",
+        best = Path(args.project) / run_name / "weights" / "best.pt"
+        if args.reuse and best.is_file():
+            training[name] = {"overrides": extra, "train_s": None, "weights": str(best),
+                              "reused": True}
+        else:
+            t0 = time.perf_counter()
+            result = train(cfg, progress=False)
+            best = result.best
+            training[name] = {"overrides": extra, "train_s": round(time.perf_counter() - t0, 1),
+                              "best_epoch": result.state.best_epoch, "weights": str(best)}
+        _tardal("fuse", str(best), "--ir", str(ir), "--vi", str(vi), "--grey",
                 "--ext", "png", "--out", str(Path(args.project) / "fused" / run_name))
         fused[name] = Path(args.project) / "fused" / run_name
     means = score_folders(fused, ir, vi, FUSION_METRICS)
@@ -119,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"{means[n][k]:.3f} ({table[n][k]})" for k in FUSION_METRICS]
         lines.append(f"| {n} | {' '.join(variants[n]) or '-'} | " + " | ".join(cells)
                      + f" | {result_data['ranks'][n]['mean']:.2f} | "
-                     f"{training[n]['train_s']:.0f} |")
+                     + (f"{training[n]['train_s']:.0f} |" if training[n]["train_s"] is not None
+                        else "(reused) |"))
     _write(Path(args.out), result_data, "\n".join(lines) + "\n")
     return 0
 

@@ -26,6 +26,7 @@ class AugmentSettings(Protocol):
     hflip: float
     scale: tuple[float, float]
     crop: float
+    patch: int
 
 
 def _resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -142,9 +143,10 @@ def random_augment(
     min_size: float = 2.0,
     min_visible: float = 0.25,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Random rescale, then (with probability ``cfg.crop``) a random crop keeping at least half
-    of each side, then (with probability ``cfg.hflip``) a horizontal flip; the same draw for both
-    images. The output size varies; letterbox afterwards for a fixed size.
+    """Random rescale, then a random ``cfg.patch`` x ``cfg.patch`` window (when ``patch`` > 0;
+    smaller images keep their side) or else (with probability ``cfg.crop``) a random crop
+    keeping at least half of each side, then (with probability ``cfg.hflip``) a horizontal flip;
+    the same draw for both images. The output size varies; letterbox afterwards for a fixed size.
     """
     b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     lab = np.asarray(labels, np.int64).reshape(-1)
@@ -155,7 +157,16 @@ def random_augment(
         nh, nw = max(8, int(round(h0 * s))), max(8, int(round(w0 * s)))
         if (nh, nw) != (h0, w0):
             ir, vis, b = resize_pair(ir, vis, b, nh, nw)
-    if cfg.crop > 0 and rng.random() < cfg.crop:
+    patch = int(getattr(cfg, "patch", 0))
+    if patch > 0:
+        H, W = ir.shape[:2]
+        cw, ch = min(patch, W), min(patch, H)
+        x0 = int(rng.integers(0, W - cw + 1))
+        y0 = int(rng.integers(0, H - ch + 1))
+        if (cw, ch) != (W, H):
+            ir, vis, b, lab = crop_pair(ir, vis, b, lab, x0, y0, cw, ch,
+                                        min_size=min_size, min_visible=min_visible)
+    elif cfg.crop > 0 and rng.random() < cfg.crop:
         H, W = ir.shape[:2]
         cw = int(round(W * rng.uniform(0.5, 1.0)))
         ch = int(round(H * rng.uniform(0.5, 1.0)))

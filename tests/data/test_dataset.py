@@ -118,6 +118,34 @@ def test_splits_and_stems(make_set) -> None:
     assert [p.stem for p in PairedDataset(root, ["s4", "s0"]).pairs] == ["s4", "s0"]
 
 
+def test_patch_windows_keep_the_native_scale(make_set) -> None:
+    """augment.patch cuts a window of the image as it is: with img_size = patch nothing is
+    resized or padded, and the window is a piece of the original at a seeded position."""
+    from tardal.data.dataset import read_pair
+
+    root = make_set(3, 48, 64)
+    aug = AugmentConfig(hflip=0.0, scale=(1.0, 1.0), crop=1.0, patch=24)
+    ds = PairedDataset(root, "train", img_size=24, augment=aug, seed=2)
+    starts = set()
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        for i in range(3):
+            item = ds[i]
+            assert item["ir"].shape == (1, 24, 24) and item["content"] == (0, 0, 24, 24)
+            full, _ = read_pair(ds.pairs[i], ds.align)
+            window = item["ir"][0].numpy()
+            hits = [(y, x) for y in range(48 - 23) for x in range(64 - 23)
+                    if np.allclose(full[y:y + 24, x:x + 24], window, atol=1e-6)]
+            assert hits, "the patch is not a native-scale window of the image"
+            starts.add((i, hits[0]))
+            for box in item["boxes_xyxy"]:  # boxes clipped to the window
+                assert float(box.min()) >= 0 and float(box.max()) <= 24
+    assert len(starts) > 3  # positions vary with the epoch
+    small = PairedDataset(root, "train", img_size=64, augment=AugmentConfig(
+        hflip=0.0, scale=(1.0, 1.0), crop=0.0, patch=100), seed=2)[0]
+    assert small["content"] == (0, 8, 64, 48)  # a smaller image is kept whole (letterboxed)
+
+
 def test_augmentation_is_seeded_per_epoch_and_registered(make_set) -> None:
     root = make_set(3, 48, 64)
     aug = AugmentConfig(hflip=0.5, scale=(0.6, 1.4), crop=0.7)
