@@ -217,8 +217,8 @@ RUN_COST = {"ct": 2.5, "tt": 1.8, "frontend": 1.0, "early": 1.0, "ir": 1.0, "vis
 def demo_lanes(runs: int, jobs: int = 0) -> int:
     """How many runs train at once: ``jobs`` when given, else one per CPU core up to the
     number of runs, and one run on a single core. Each run then uses ``cores // lanes`` torch
-    threads: two one-thread runs on two cores train about 1.5x faster together than one after
-    the other with two threads each."""
+    threads (measured on two cores at the shipped config: ct, ir, vis trained in 1111 s side by
+    side, 19.2 min for the whole demo, against 22.6 min one after the other)."""
     if jobs < 0:
         from tardal.errors import ConfigError
 
@@ -246,8 +246,8 @@ def train_concurrently(out: Path, modes: Sequence[str], lanes: int, **options: A
                        ) -> dict[str, tuple[Path, float]]:
     """Train ``modes`` in ``lanes`` worker processes (spawned; ``cores // lanes`` threads each),
     the dearest runs first (:data:`RUN_COST`), so that on two cores ``ct`` trains beside ``ir``
-    and then ``vis``. Returns ``{mode: (best checkpoint, seconds)}``; the first failure stops
-    the rest and is raised."""
+    and then ``vis``. Returns ``{mode: (best checkpoint, seconds)}``; after the first failure
+    the runs not yet started are cancelled, and the failure is raised."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
