@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tardal.errors import ConfigError
+
 
 def _running_min(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     """Minimum over each run of ``size`` consecutive elements along ``dim`` (the dimension
@@ -36,7 +38,7 @@ def erode(valid: torch.Tensor, size: int, *, same: bool = False) -> torch.Tensor
     (as ``1 - max_pool2d(1 - valid, size, stride=1, padding=size // 2)``).
     """
     if size < 1 or (same and size % 2 == 0):
-        raise ValueError(f"erode: size must be >= 1 (odd with same=True), found {size}")
+        raise ConfigError(f"erode: size must be >= 1 (odd with same=True), found {size}")
     if same and size > 1:
         r = size // 2
         valid = F.pad(valid, (r, r, r, r), value=1.0)

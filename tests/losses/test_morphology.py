@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tardal.errors import ConfigError
 from tardal.ops.morphology import erode
 
 
@@ -37,7 +38,7 @@ def test_erode_same_size_counts_the_outside_as_valid(size):
 
 
 def test_erode_rejects_bad_sizes():
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(ConfigError, match="size"):
         erode(torch.ones(1, 1, 4, 4), 0)
-    with pytest.raises(ValueError, match="odd"):
+    with pytest.raises(ConfigError, match="odd"):
         erode(torch.ones(1, 1, 4, 4), 4, same=True)
