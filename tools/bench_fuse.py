@@ -8,9 +8,10 @@ on CUDA channels-last bf16), with the same weights (the time to build it is prin
 timed: eager fp32 of our layout (``eager``), and other inference paths of it:
 ``inference_mode``, BatchNorm folded into the convolutions
 (:func:`tardal.fusion.optimize.fold_batchnorm`), channels-last memory (the torch path ``tardal
-fuse`` takes without onnxruntime), and a frozen TorchScript trace of the folded network. Each variant's time is the median over ``--repeats`` timed runs
-after ``--warmup`` untimed ones; its output is compared with eager's (max absolute difference).
-BatchNorm statistics are randomised (seeded) so folding is exercised on non-trivial values.
+fuse`` takes without onnxruntime), and a frozen TorchScript trace of the folded network. Each
+variant's time is the median over ``--repeats`` timed runs after ``--warmup`` untimed ones; its
+output is compared with eager's (max absolute difference). BatchNorm statistics are randomised
+(seeded) so folding is exercised on non-trivial values.
 
     python tools/bench_fuse.py                       # G dim 32, depth 3; 640x512 and 1024x768
     python tools/bench_fuse.py --repeats 3 --threads 2 --out runs/bench/fuse.json

@@ -42,12 +42,13 @@ log = logging.getLogger("study_losses")
 
 
 def parse_variants(text: str) -> dict[str, list[str]]:
-    """``"a=k=v,k2=v2;b=..."`` -> ``{"a": ["k=v", "k2=v2"], "b": [...]}``."""
+    """``"a=k=v,k2=v2;b=..."`` -> ``{"a": ["k=v", "k2=v2"], "b": [...]}``; ``"a="`` is the
+    config as it is."""
     out: dict[str, list[str]] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        name, _, overrides = part.partition("=")
-        if not name or not overrides:
-            raise SystemExit(f"--variants: expected NAME=key=value[,key=value], found {part!r}")
+        name, eq, overrides = part.partition("=")
+        if not name or not eq:
+            raise SystemExit(f"--variants: expected NAME=[key=value[,key=value]], found {part!r}")
         out[name] = [o for o in overrides.split(",") if o]
     return out
 
