@@ -4,8 +4,8 @@ For each mode (default ``ct``, ``dt``, ``ir``) the script builds the run exactly
 train`` does (:func:`tardal.engine.build_context`, the real loaders with their workers and
 masks), runs ``--steps`` steps after ``--warmup`` untimed ones with every part open (bridge and
 adversarial terms on), the modes taking turns step by step (so that a shared machine's changing
-load weighs on all of them alike), and reports images per second (median over steps of wall time; CUDA is
-synchronised around each step) and the split measured inside the real step by the profiler
+load weighs on all of them alike), and reports images per second (median over steps of wall
+time; CUDA is synchronised around each step) and the split measured inside the real step by the profiler
 regions of :mod:`tardal.engine.steps` (``G forward``, ``detector forward + loss``, ``fusion
 loss``, ``backward + optimiser step``, ``EMA update``, ``critic steps``), taken from a separate
 profiled pass as shares of its wall time and scaled to the unprofiled median step. The timed
@@ -194,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out)
-    print("\n| mode | img/s | s/step | cpu s/step | " + " | ".join(_short(k) for k in _parts(results)) + " |")
-    print("|---" * (4 + len(_parts(results))) + "|")
+    parts = _parts(results)
+    print("\n| mode | img/s | s/step | cpu s/step | " + " | ".join(map(_short, parts)) + " |")
+    print("|---" * (4 + len(parts)) + "|")
     for mode, r in results.items():
-        cells = [f"{r['parts_s_per_step'].get(k, 0.0):.3f}" for k in _parts(results)]
+        cells = [f"{r['parts_s_per_step'].get(k, 0.0):.3f}" for k in parts]
         print(f"| {mode} | {r['images_per_s']:.2f} | {r['median_s_per_step']:.3f} | "
               f"{r['median_cpu_s_per_step']:.3f} | " + " | ".join(cells) + " |")
     if "ct_cost_vs_ir" in report:
