@@ -9,6 +9,11 @@ gives each metric's mean and each variant's rank among the variants. TNO is neve
     python tools/study_losses.py train.epochs=12 data.img_size=128
     python tools/study_losses.py --variants "ours=loss.pixel=1;px20=loss.pixel=20"
     python tools/study_losses.py --reuse --variants "..."   # score runs already trained
+    python tools/study_losses.py --anchors mean,laplacian    # classical methods in the table
+
+The classical anchors (``tardal fuse --method``) put the variants on an absolute footing: on
+TNO (tools/bench_baselines.py fusion), ``laplacian`` ranks 4.9 and ``mean`` 5.9 of 10 against
+the nine published methods.
 
 Default variants: ``ours`` (a_pix = a_ssim = 1, raw Sobel), ``pixel20`` (the public code's 20x
 pixel weight), ``sobel/8`` (the public code's normalised Sobel for D_d), ``public`` (both),
@@ -67,6 +72,12 @@ def split_folders(root: Path, split: str, dest: Path) -> tuple[Path, Path]:
     return dest / "ir", dest / "vi"
 
 
+def _train_cell(record: dict[str, Any]) -> str:
+    if record.get("classical"):
+        return "- |"
+    return f"{record['train_s']:.0f} |" if record["train_s"] is not None else "(reused) |"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="store_true",
                    help="score a variant's existing PROJECT/NAME/weights/best.pt instead of "
                         "training it again (e.g. runs trained side by side with tardal train)")
+    p.add_argument("--anchors", default="",
+                   help="classical methods fused beside the variants, e.g. mean,laplacian")
     args = p.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -89,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     from tardal.config import load_config
     from tardal.engine import train
 
-    variants = parse_variants(args.variants) if args.variants else VARIANTS
+    variants = parse_variants(args.variants) if args.variants else dict(VARIANTS)
     data = Path(args.data)
     if not (data / "data.yaml").is_file():
         _tardal("data", "import", "pairs", args.src, "--out", str(data))
@@ -114,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         _tardal("fuse", str(best), "--ir", str(ir), "--vi", str(vi), "--grey",
                 "--ext", "png", "--out", str(Path(args.project) / "fused" / run_name))
         fused[name] = Path(args.project) / "fused" / run_name
+    for m in filter(None, args.anchors.split(",")):
+        out = Path(args.project) / "fused" / f"classical-{m}"
+        _tardal("fuse", "--method", m, "--ir", str(ir), "--vi", str(vi), "--grey",
+                "--ext", "png", "--out", str(out))
+        fused[m] = out
+        training[m] = {"overrides": [f"tardal fuse --method {m}"], "train_s": None,
+                       "classical": True}
+        variants[m] = [f"(classical: {m})"]
     means = score_folders(fused, ir, vi, FUSION_METRICS)
     names = list(fused)
     table = {n: ranks(means, n, [m for m in names if m != n], FUSION_METRICS) for n in names}
@@ -130,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"{means[n][k]:.3f} ({table[n][k]})" for k in FUSION_METRICS]
         lines.append(f"| {n} | {' '.join(variants[n]) or '-'} | " + " | ".join(cells)
                      + f" | {result_data['ranks'][n]['mean']:.2f} | "
-                     + (f"{training[n]['train_s']:.0f} |" if training[n]["train_s"] is not None
-                        else "(reused) |"))
+                     + _train_cell(training[n]))
     _write(Path(args.out), result_data, "\n".join(lines) + "\n")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tardal.losses.ssim import SSIMLoss, ms_ssim, ssim, ssim_term
+from tardal.losses.ssim import SSIMLoss, ms_ssim, ssim, ssim_term, ssim_to_both
 
 kornia = pytest.importorskip("kornia", reason="kornia (the dev extra) is the SSIM reference")
 
@@ -77,3 +77,21 @@ def test_cpu_filter_equals_the_depthwise_convolution_and_its_gradient() -> None:
     (ga,) = torch.autograd.grad((out * g).sum(), x)
     (gb,) = torch.autograd.grad((ref * g).sum(), x)
     assert torch.allclose(ga, gb, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [(2, 1, 40, 36), (1, 3, 9, 12)])
+def test_shared_statistics_equal_two_separate_ssims_with_their_gradient(size) -> None:
+    g = torch.Generator().manual_seed(3)
+    u = torch.rand(size, generator=g, requires_grad=True)
+    a, b = torch.rand(size, generator=g), torch.rand(size, generator=g)
+    valid = torch.ones(size[0], 1, *size[2:])
+    valid[..., : size[-2] // 4, :] = 0.0  # letterbox rows
+    s_a, s_b = ssim_to_both(u, a, b, valid=valid)
+    (grad,) = torch.autograd.grad((s_a - 2.0 * s_b).sum(), u)
+    u2 = u.detach().clone().requires_grad_(True)
+    r_a, r_b = ssim(u2, a, valid=valid), ssim(u2, b, valid=valid)
+    (ref,) = torch.autograd.grad((r_a - 2.0 * r_b).sum(), u2)
+    torch.testing.assert_close(s_a, r_a, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(s_b, r_b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-7)
+    assert not torch.allclose(s_a, s_b)  # the two sources really differ
