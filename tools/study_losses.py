@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="store_true",
                    help="score a variant's existing PROJECT/NAME/weights/best.pt instead of "
                         "training it again (e.g. runs trained side by side with tardal train)")
+    p.add_argument("--weights", choices=("best", "last"), default="best",
+                   help="which epoch of each run fuses: best (lowest validation content loss, "
+                        "as train_release.py packages) or last")
     p.add_argument("--anchors", default="",
                    help="classical methods fused beside the variants, e.g. mean,laplacian")
     args = p.parse_intermixed_args(argv)
@@ -114,14 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, [f"data.root={data}", f"project={args.project}",
                                         f"name={run_name}", *args.overrides, *extra])
         log.info("=== %s: %s ===", name, " ".join(extra) or "(config as is)")
-        best = Path(args.project) / run_name / "weights" / "best.pt"
+        best = Path(args.project) / run_name / "weights" / f"{args.weights}.pt"
         if args.reuse and best.is_file():
             training[name] = {"overrides": extra, "train_s": None, "weights": str(best),
                               "reused": True}
         else:
             t0 = time.perf_counter()
             result = train(cfg, progress=False)
-            best = result.best
+            best = result.best if args.weights == "best" else result.last
             training[name] = {"overrides": extra, "train_s": round(time.perf_counter() - t0, 1),
                               "best_epoch": result.state.best_epoch, "weights": str(best)}
         _tardal("fuse", str(best), "--ir", str(ir), "--vi", str(vi), "--grey",
