@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--project", default=str(REPO / "runs" / "release"))
     p.add_argument("--out", default=str(REPO / "tardal" / "weights" / "tardal-release.pt"))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--weights", choices=("best", "last"), default="best",
+                   help="the epoch packaged: best (lowest validation content loss) or last")
     args = p.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = train(cfg, progress=False)
     train_s = time.perf_counter() - t0
-    ckpt = load(result.best)
+    ckpt = load(result.best if args.weights == "best" else result.last)
     provenance = {
         "command": "python tools/train_release.py " + " ".join(sys.argv[1:] if argv is None
                                                                 else argv),
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         "overrides": overrides[2:],
         "seed": cfg.train.seed,
         "data": {"name": "RoadScene", "source": str(args.src), **training_files(data)},
-        "best_epoch": result.state.best_epoch, "epochs": result.state.epoch,
+        "packaged": args.weights, "best_epoch": result.state.best_epoch,
+        "epochs": result.state.epoch,
         "steps": result.state.step, "train_s": round(train_s, 1),
         "code": _git_revision(),
         "torch": str(torch.__version__), "python": platform.python_version(),
@@ -111,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = save(args.out, release(ckpt, provenance))
     size = os.path.getsize(out)
-    print(f"release G (best epoch {result.state.best_epoch} of {result.state.epoch}, "
+    which = (f"best epoch {result.state.best_epoch}" if args.weights == "best"
+             else "last epoch")
+    print(f"release G ({which} of {result.state.epoch}, "
           f"{train_s:.0f} s) -> {out}: {size / 1e6:.2f} MB")
     if size > MAX_BYTES:
         print(f"error: {out} is {size} bytes, over the {MAX_BYTES}-byte limit", file=sys.stderr)
