@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(REPO / "runs" / "bench" / "study_losses"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reuse", action="store_true",
-                   help="score a variant's existing PROJECT/NAME/weights/best.pt instead of "
+                   help="score a variant's existing PROJECT/NAME/weights/{best,last}.pt (see "
+                        "--weights) instead of "
                         "training it again (e.g. runs trained side by side with tardal train)")
     p.add_argument("--weights", choices=("best", "last"), default="best",
                    help="which epoch of each run fuses: best (lowest validation content loss, "
