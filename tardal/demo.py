@@ -222,7 +222,7 @@ def demo_lanes(runs: int, jobs: int = 0) -> int:
     if jobs < 0:
         from tardal.errors import ConfigError
 
-        raise ConfigError(f"--jobs must be >= 0, found {jobs}")
+        raise ConfigError(f"--jobs must be at least 0, found {jobs}")
     if jobs:
         return max(1, min(jobs, runs))
     return max(1, min(runs, os.cpu_count() or 1))
@@ -282,6 +282,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
 
     out = Path(out)
     modes = check_modes(modes)
+    lanes = demo_lanes(len(modes), jobs)  # (checks jobs before any work)
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     t = time.perf_counter()
@@ -293,7 +294,6 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
     results: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, Any]] = {}
     split = "test"
-    lanes = demo_lanes(len(modes), jobs)
     trained: dict[str, tuple[Path, float]] = {}
     if lanes > 1:  # concurrent runs, the dearest first (see train_concurrently)
         trained = train_concurrently(out, modes, lanes, quick=quick, num=num, epochs=epochs,

@@ -55,8 +55,6 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} must be at least 1, found {value}")
-    if args.jobs < 0:
-        raise ConfigError(f"--jobs must be at least 0, found {args.jobs}")
     if args.panels < 0:
         raise ConfigError(f"--panels must be at least 0, found {args.panels}")
     from pathlib import Path

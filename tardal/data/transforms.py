@@ -157,7 +157,7 @@ def random_augment(
         nh, nw = max(8, int(round(h0 * s))), max(8, int(round(w0 * s)))
         if (nh, nw) != (h0, w0):
             ir, vis, b = resize_pair(ir, vis, b, nh, nw)
-    patch = int(getattr(cfg, "patch", 0))
+    patch = int(cfg.patch)
     if patch > 0:
         H, W = ir.shape[:2]
         cw, ch = min(patch, W), min(patch, H)

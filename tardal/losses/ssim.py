@@ -94,13 +94,7 @@ def ssim_components(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: f
     if x.shape != y.shape:
         raise DataError(f"ssim: inputs differ in shape, {tuple(x.shape)} vs {tuple(y.shape)}")
     win = _window(x, window, sigma)
-    mu_x, mu_y = _filter(x, win), _filter(y, win)
-    sxx = _filter(x * x, win) - mu_x * mu_x
-    syy = _filter(y * y, win) - mu_y * mu_y
-    sxy = _filter(x * y, win) - mu_x * mu_y
-    cs = (2.0 * sxy + _C2) / (sxx + syy + _C2)
-    lum = (2.0 * mu_x * mu_y + _C1) / (mu_x * mu_x + mu_y * mu_y + _C1)
-    return lum * cs, cs
+    return _ssim_from_stats(*(_filter(m, win) for m in (x, y, x * x, y * y, x * y)))
 
 
 def _window(x: torch.Tensor, window: int, sigma: float) -> torch.Tensor:
@@ -111,11 +105,12 @@ def _window(x: torch.Tensor, window: int, sigma: float) -> torch.Tensor:
 
 
 def _ssim_from_stats(mu_x: torch.Tensor, mu_y: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor,
-                     xy: torch.Tensor) -> torch.Tensor:
-    """The SSIM map from the filtered means, squares and product of a pair."""
+                     xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SSIM and contrast-structure maps from the filtered means, squares and product of a
+    pair."""
     sxx, syy, sxy = xx - mu_x * mu_x, yy - mu_y * mu_y, xy - mu_x * mu_y
     cs = (2.0 * sxy + _C2) / (sxx + syy + _C2)
-    return (2.0 * mu_x * mu_y + _C1) / (mu_x * mu_x + mu_y * mu_y + _C1) * cs
+    return (2.0 * mu_x * mu_y + _C1) / (mu_x * mu_x + mu_y * mu_y + _C1) * cs, cs
 
 
 def ssim_to_both(u: torch.Tensor, a: torch.Tensor, b: torch.Tensor, window: int = 11,
@@ -131,23 +126,29 @@ def ssim_to_both(u: torch.Tensor, a: torch.Tensor, b: torch.Tensor, window: int 
     win = _window(u, window, sigma)
     mu_u, uu, ua, ub = (_filter(m, win) for m in (u, u * u, u * a, u * b))
     mu_a, mu_b, aa, bb = (_filter(m, win) for m in (a, b, a * a, b * b))
-    return (region_mean(_ssim_from_stats(mu_u, mu_a, uu, aa, ua), valid),
-            region_mean(_ssim_from_stats(mu_u, mu_b, uu, bb, ub), valid))
+    maps = torch.cat([_ssim_from_stats(mu_u, mu_a, uu, aa, ua)[0],
+                      _ssim_from_stats(mu_u, mu_b, uu, bb, ub)[0]], 1)
+    to_a, to_b = channel_means(maps, valid).chunk(2, 1)  # one erosion of ``valid`` for both
+    return to_a.mean(1), to_b.mean(1)
 
 
-def region_mean(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
-    """Per-image mean of a (B,C,h,w) map of valid-filtered windows, over the windows wholly
-    inside ``valid`` (B,1,H,W) (``H - h + 1`` is the window side); plain mean without ``valid``
-    or where no window fits."""
-    plain = values.flatten(1).mean(1)
+def channel_means(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Per-image, per-channel mean (B,C) of a (B,C,h,w) map of valid-filtered windows, over the
+    windows wholly inside ``valid`` (B,1,H,W) (``H - h + 1`` is the window side; the erosion is
+    made once for all channels); plain mean without ``valid`` or where no window fits."""
+    plain = values.flatten(2).mean(2)
     if valid is None:
         return plain
     side = valid.shape[-1] - values.shape[-1] + 1
-    inside = erode(valid.to(values.dtype), side)
-    inside = inside.expand_as(values).flatten(1)
-    count = inside.sum(1)
-    masked = (values.flatten(1) * inside).sum(1) / count.clamp_min(1.0)
+    inside = erode(valid.to(values.dtype), side).flatten(2)  # (B,1,h*w)
+    count = inside.sum(2)
+    masked = (values.flatten(2) * inside).sum(2) / count.clamp_min(1.0)
     return torch.where(count > 0, masked, plain)
+
+
+def region_mean(values: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Per-image mean (B,) of :func:`channel_means` over the channels."""
+    return channel_means(values, valid).mean(1)
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
+from tardal.config import AugmentConfig
 from tardal.data.transforms import (
     PAD_VALUE,
     crop_pair,
@@ -85,7 +84,7 @@ def test_letterbox_and_back() -> None:
 @pytest.mark.parametrize("seed", range(8))
 def test_random_augment_keeps_pair_registered(seed: int) -> None:
     ir, vis, boxes, labels = pair_with_box(48, 64, (20, 10, 44, 38))
-    cfg = SimpleNamespace(hflip=0.5, scale=(0.75, 1.25), crop=1.0)
+    cfg = AugmentConfig(hflip=0.5, scale=(0.75, 1.25), crop=1.0)
     rng = np.random.default_rng(seed)
     ir_a, vis_a, b, lab = random_augment(ir, vis, boxes, labels, cfg, rng)
     assert ir_a.shape == vis_a.shape[:2] and ir_a.dtype == np.float32
@@ -105,7 +104,7 @@ def test_random_augment_keeps_pair_registered(seed: int) -> None:
 
 def test_random_augment_without_changes_is_identity() -> None:
     ir, vis, boxes, labels = pair_with_box()
-    cfg = SimpleNamespace(hflip=0.0, scale=(1.0, 1.0), crop=0.0)
+    cfg = AugmentConfig(hflip=0.0, scale=(1.0, 1.0), crop=0.0)
     ir_a, vis_a, b, lab = random_augment(ir, vis, boxes, labels, cfg, np.random.default_rng(0))
     np.testing.assert_array_equal(ir_a, ir)
     np.testing.assert_array_equal(b, boxes)
