@@ -2,7 +2,7 @@
 
 One seeded command, on RoadScene only (TNO stays a fair test set)::
 
-    python tools/train_release.py                      # configs/release.yaml, ~15-20 min on 2 cores
+    python tools/train_release.py                      # configs/release.yaml, ~5 min on 2 cores
     python tools/train_release.py train.seed=1 --out /tmp/g.pt
 
 It imports ``../shared/data/roadscene`` into the canonical layout (once), trains
