@@ -118,17 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, [f"data.root={data}", f"project={args.project}",
                                         f"name={run_name}", *args.overrides, *extra])
         log.info("=== %s: %s ===", name, " ".join(extra) or "(config as is)")
-        best = Path(args.project) / run_name / "weights" / f"{args.weights}.pt"
-        if args.reuse and best.is_file():
-            training[name] = {"overrides": extra, "train_s": None, "weights": str(best),
+        chosen = Path(args.project) / run_name / "weights" / f"{args.weights}.pt"
+        if args.reuse and chosen.is_file():
+            training[name] = {"overrides": extra, "train_s": None, "weights": str(chosen),
                               "reused": True}
         else:
             t0 = time.perf_counter()
             result = train(cfg, progress=False)
-            best = result.best if args.weights == "best" else result.last
+            chosen = result.best if args.weights == "best" else result.last
             training[name] = {"overrides": extra, "train_s": round(time.perf_counter() - t0, 1),
-                              "best_epoch": result.state.best_epoch, "weights": str(best)}
-        _tardal("fuse", str(best), "--ir", str(ir), "--vi", str(vi), "--grey",
+                              "best_epoch": result.state.best_epoch, "weights": str(chosen)}
+        _tardal("fuse", str(chosen), "--ir", str(ir), "--vi", str(vi), "--grey",
                 "--ext", "png", "--out", str(Path(args.project) / "fused" / run_name))
         fused[name] = Path(args.project) / "fused" / run_name
     for m in filter(None, args.anchors.split(",")):
