@@ -15,9 +15,11 @@ The classical anchors (``tardal fuse --method``) put the variants on an absolute
 TNO (tools/bench_baselines.py fusion), ``laplacian`` ranks 4.9 and ``mean`` 5.9 of 10 against
 the nine published methods.
 
-Default variants: ``ours`` (a_pix = a_ssim = 1, raw Sobel), ``pixel20`` (the public code's 20x
-pixel weight), ``sobel/8`` (the public code's normalised Sobel for D_d), ``public`` (both),
-``adv0.5`` (five times the adversarial weight: more of the critics' texture and target pull).
+Default variants, each one choice away from ``configs/release.yaml`` (a_ssim = 1, a_pix = 2,
+the public code's normalised Sobel for D_d): ``release`` (the file as it is), ``pixel1``
+(a_pix = a_ssim), ``pixel20`` (the public code's 20x pixel weight), ``raw-sobel`` (the
+paper's Sobel magnitude for D_d, 8x larger), ``adv0.5`` (five times the adversarial weight:
+more of the critics' texture and target pull).
 Writes ``runs/bench/study_losses.json`` and ``.md``.
 """
 
@@ -36,10 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 VARIANTS = {
-    "ours": [],
+    "release": [],
+    "pixel1": ["loss.pixel=1"],
     "pixel20": ["loss.pixel=20"],
-    "sobel/8": ["disc.sobel=normalized"],
-    "public": ["loss.pixel=20", "disc.sobel=normalized"],
+    "raw-sobel": ["disc.sobel=raw"],
     "adv0.5": ["loss.adv=0.5"],
 }
 
