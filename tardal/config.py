@@ -106,6 +106,7 @@ class LossConfig:
     ssim_kind: Literal["ssim", "ms-ssim"] = "ssim"
     sdw: Literal["paper", "code"] = "paper"  # SDW weighting form
     beta: float = 1.0  # weight of L_det in the fusion step (ct mode)
+    grad: float = 0.0  # max-gradient texture term (tardal/losses/gradient.py); 0: the paper's L_f
 
 
 @dataclass
@@ -482,6 +483,7 @@ VALUE_RULES: dict[str, Rule] = {
     "loss.t_adv": WEIGHT,
     "loss.d_adv": WEIGHT,
     "loss.beta": WEIGHT,
+    "loss.grad": WEIGHT,
     # masks
     "mask.u2net_size": SIZE,
     "mask.k": WEIGHT,

@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 MODES = Registry("training mode")
 
 DET_TERMS = ("det", "box", "cls", "dfl")  # ``dfl`` is ``l1`` on DFL-free heads (YOLO26)
-FUSION_TERMS = ("loss", "ssim", "pixel", "adv_t", "adv_d")
+FUSION_TERMS = ("loss", "ssim", "pixel", "grad", "adv_t", "adv_d")
 CRITIC_TERMS = ("dt_w", "dt_pen", "dd_w", "dd_pen")
 
 

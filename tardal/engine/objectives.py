@@ -89,7 +89,8 @@ def _detached(terms: Terms) -> Terms:
 class TarDALObjective(Objective):
     """G on L_f with the critics frozen, then the critics' steps (TarDAL's ``dt``)."""
 
-    logs = ("loss", "ssim", "pixel", "adv_t", "adv_d", "dt_w", "dt_pen", "dd_w", "dd_pen", "mask")
+    logs = ("loss", "ssim", "pixel", "grad", "adv_t", "adv_d", "dt_w", "dt_pen", "dd_w", "dd_pen",
+            "mask")
     uses_masks = True
 
     def critics(self, cfg: Config) -> dict[str, nn.Module]:

@@ -4,7 +4,8 @@
     terms = crit(u, ir, vis_y, mask=m, d_target=d_t, d_detail=d_d)   # ssim, pixel, adv_t, adv_d
     total = weighted_total(terms, fusion_weights(cfg.loss, adversarial=True))
 
-``L_f = a_ssim * ssim + a_pix * pixel + a_adv * (t_adv * adv_t + d_adv * d_adv)``.
+``L_f = a_ssim * ssim + a_pix * pixel + a_grad * grad + a_adv * (t_adv * adv_t + d_adv * d_adv)``;
+the max-gradient ``grad`` term is computed only when its weight ``loss.grad`` is above 0.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from tardal.config import LossConfig
 from tardal.errors import ConfigError, DataError, TardalError
 from tardal.losses.adversarial import generator_adversarial
+from tardal.losses.gradient import max_gradient_loss
 from tardal.losses.sdw import sdw_pixel_loss
 from tardal.losses.ssim import ssim_term
 
@@ -29,12 +31,13 @@ class NonFiniteLossError(TardalError, FloatingPointError):
 def fusion_weights(cfg: LossConfig, *, adversarial: bool = True) -> dict[str, float]:
     """Weights of the fusion terms from config; ``adversarial=False`` (warm-up) zeroes L_adv."""
     a = cfg.adv if adversarial else 0.0
-    return {"ssim": cfg.ssim, "pixel": cfg.pixel, "adv_t": a * cfg.t_adv, "adv_d": a * cfg.d_adv}
+    return {**content_weights(cfg), "adv_t": a * cfg.t_adv, "adv_d": a * cfg.d_adv}
 
 
 def content_weights(cfg: LossConfig) -> dict[str, float]:
-    """Weights of the content part only (SSIM + SDW pixel): the dt validation loss."""
-    return {"ssim": cfg.ssim, "pixel": cfg.pixel}
+    """Weights of the content part only (SSIM + SDW pixel + max-gradient): the dt validation
+    loss."""
+    return {"ssim": cfg.ssim, "pixel": cfg.pixel, "grad": cfg.grad}
 
 
 def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]
@@ -75,13 +78,13 @@ class FusionCriterion(nn.Module):
     """Returns the unweighted fusion terms as a dict (see module doc)."""
 
     def __init__(self, ssim_kind: Literal["ssim", "ms-ssim"] = "ssim",
-                 sdw_form: Literal["paper", "code"] = "paper") -> None:
+                 sdw_form: Literal["paper", "code"] = "paper", gradient: bool = False) -> None:
         super().__init__()
-        self.ssim_kind, self.sdw_form = ssim_kind, sdw_form
+        self.ssim_kind, self.sdw_form, self.gradient = ssim_kind, sdw_form, gradient
 
     @classmethod
     def from_config(cls, cfg: LossConfig) -> "FusionCriterion":
-        return cls(ssim_kind=cfg.ssim_kind, sdw_form=cfg.sdw)
+        return cls(ssim_kind=cfg.ssim_kind, sdw_form=cfg.sdw, gradient=cfg.grad > 0)
 
     def forward(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor, *,
                 mask: torch.Tensor | None = None, d_target: nn.Module | None = None,
@@ -95,6 +98,8 @@ class FusionCriterion(nn.Module):
             "ssim": ssim_term(fused, ir, vis_y, self.ssim_kind, valid=valid),
             "pixel": sdw_pixel_loss(fused, ir, vis_y, self.sdw_form, valid=valid),
         }
+        if self.gradient:
+            terms["grad"] = max_gradient_loss(fused, ir, vis_y, valid)
         if d_target is not None and d_detail is not None:
             if mask is None:
                 raise DataError("the adversarial terms need the target mask")

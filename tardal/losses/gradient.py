@@ -1,4 +1,5 @@
-"""Sobel gradient magnitude, the texture map the detail discriminator judges."""
+"""Sobel gradient magnitude, the texture map the detail discriminator judges, and the
+optional max-gradient content term (``loss.grad``)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,20 @@ class SobelMagnitude(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return sobel_magnitude(x, self.eps)
+
+
+def max_gradient_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
+                      valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean(| |grad u| - max(|grad ir|, |grad vis_y|) |)`` over the ``valid`` pixels; scalar.
+
+    Inputs (B,1,H,W) in [0,1]; ``grad`` is the Sobel magnitude divided by 4 (a unit step gives
+    1). It asks G to keep, at each pixel, the stronger of the two sources' edges, the texture
+    term several later fusion methods add to an intensity term; TarDAL's own objective has
+    only the detail critic for texture, so the weight defaults to 0 (``loss.grad``).
+    """
+    target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vis_y)).detach()
+    diff = (sobel_magnitude(fused) - target).abs() * 0.25
+    if valid is None:
+        return diff.mean()
+    w = valid.to(diff.dtype)
+    return (diff * w).sum() / w.sum().clamp_min(1.0)

@@ -16,6 +16,7 @@ from tardal.losses.criterion import (
     fusion_weights,
     weighted_total,
 )
+from tardal.losses.gradient import max_gradient_loss
 from tardal.losses.sdw import sdw_pixel_loss
 from tardal.losses.ssim import ssim_term
 
@@ -27,9 +28,11 @@ def val(t: object) -> float:
 
 def test_weights_from_config() -> None:
     cfg = LossConfig(ssim=2.0, pixel=3.0, adv=0.5, t_adv=1.0, d_adv=0.4)
-    assert fusion_weights(cfg) == {"ssim": 2.0, "pixel": 3.0, "adv_t": 0.5, "adv_d": 0.2}
+    assert fusion_weights(cfg) == {"ssim": 2.0, "pixel": 3.0, "grad": 0.0, "adv_t": 0.5,
+                                   "adv_d": 0.2}
     assert fusion_weights(cfg, adversarial=False)["adv_t"] == 0.0
-    assert content_weights(cfg) == {"ssim": 2.0, "pixel": 3.0}
+    assert content_weights(cfg) == {"ssim": 2.0, "pixel": 3.0, "grad": 0.0}
+    assert content_weights(LossConfig(grad=4.0))["grad"] == 4.0
 
 
 def test_weighted_total_by_hand() -> None:
@@ -60,3 +63,34 @@ def test_criterion_terms() -> None:
         assert p.grad is not None and val(p.grad.abs().sum()) > 0, name
     with pytest.raises(ValueError, match="target mask"):
         crit(u, ir, vis, d_target=TargetDiscriminator(dim=2), d_detail=DetailDiscriminator(dim=2))
+
+
+def test_max_gradient_term_by_hand() -> None:
+    # a unit vertical step in the visible image, a flat infrared one: the target map is 1 on the
+    # two columns beside the step (Sobel 4, divided by 4) and ~0 elsewhere
+    w = 16
+    vis = torch.zeros(1, 1, 8, w)
+    vis[..., w // 2:] = 1.0
+    ir = torch.full_like(vis, 0.3)
+    assert val(max_gradient_loss(vis, ir, vis)) < 1e-3  # u = vis keeps the stronger edges
+    flat = torch.full_like(vis, 0.5)
+    assert val(max_gradient_loss(flat, ir, vis)) == pytest.approx(2.0 / w, abs=1e-3)
+    half = (vis * 0.5).requires_grad_()  # half the edge height: half the miss on two columns
+    assert val(max_gradient_loss(half, ir, vis)) == pytest.approx(1.0 / w, abs=1e-3)
+    left = torch.zeros_like(vis)
+    left[..., : w // 2 - 2] = 1.0  # the valid pixels stop two columns short of the step
+    assert val(max_gradient_loss(flat, ir, vis, valid=left)) < 1e-3
+    max_gradient_loss(half, ir, vis).backward()  # descent raises the step: brighter right of it,
+    assert half.grad is not None  # darker left of it
+    assert bool((half.grad[..., w // 2] < 0).all()) and bool((half.grad[..., w // 2 - 1] > 0).all())
+
+
+def test_criterion_gradient_term_only_when_weighted() -> None:
+    torch.manual_seed(0)
+    ir, vis = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    u = torch.rand(2, 1, 16, 16)
+    assert "grad" not in FusionCriterion.from_config(LossConfig())(u, ir, vis)
+    terms = FusionCriterion.from_config(LossConfig(grad=2.0))(u, ir, vis)
+    assert val(terms["grad"]) == pytest.approx(val(max_gradient_loss(u, ir, vis)))
+    total = weighted_total(terms, content_weights(LossConfig(ssim=1.0, pixel=0.0, grad=2.0)))
+    assert val(total) == pytest.approx(val(terms["ssim"] + 2.0 * terms["grad"]))
