@@ -104,7 +104,8 @@ class LossConfig:
     t_adv: float = 1.0  # weight of the target discriminator inside L_adv
     d_adv: float = 1.0  # weight of the detail discriminator inside L_adv
     ssim_kind: Literal["ssim", "ms-ssim"] = "ssim"
-    sdw: Literal["paper", "code"] = "paper"  # SDW weighting form
+    # pixel-term weighting: the paper's SDW, the public code's SDW, or the brighter source (max)
+    sdw: Literal["paper", "code", "max"] = "paper"
     beta: float = 1.0  # weight of L_det in the fusion step (ct mode)
     grad: float = 0.0  # max-gradient texture term (tardal/losses/gradient.py); 0: the paper's L_f
 

@@ -10,6 +10,11 @@ gives each metric's mean and each variant's rank among the variants. TNO is neve
     python tools/study_losses.py --variants "ours=loss.pixel=1;px20=loss.pixel=20"
     python tools/study_losses.py --reuse --variants "..."   # score runs already trained
     python tools/study_losses.py --anchors mean,laplacian    # classical methods in the table
+    python tools/study_losses.py --reuse --eval ../shared/data/msrs-mini --variants "..."
+
+``--eval DIR`` scores on another set's pairs (``DIR/ir``, ``DIR/vi``, matched by stem) in place
+of RoadScene's validation split: a check of how a choice carries over to images unlike the
+training ones (e.g. MSRS's night scenes); TNO stays out of every choice.
 
 The classical anchors (``tardal fuse --method``) put the variants on an absolute footing: on
 TNO (tools/bench_baselines.py fusion), ``laplacian`` ranks 4.9 and ``mean`` 5.9 of 10 against
@@ -98,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", choices=("best", "last"), default="best",
                    help="which epoch of each run fuses: best (lowest validation content loss, "
                         "as train_release.py packages) or last")
+    p.add_argument("--eval", default="",
+                   help="score on this folder's ir/ and vi/ pairs instead of RoadScene val")
     p.add_argument("--anchors", default="",
                    help="classical methods fused beside the variants, e.g. mean,laplacian")
     args = p.parse_intermixed_args(argv)
@@ -112,7 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data)
     if not (data / "data.yaml").is_file():
         _tardal("data", "import", "pairs", args.src, "--out", str(data))
-    ir, vi = split_folders(data, "val", Path(args.project) / "val-pairs")
+    if args.eval:
+        ir, vi = Path(args.eval) / "ir", Path(args.eval) / "vi"
+        if not (ir.is_dir() and vi.is_dir()):
+            raise SystemExit(f"--eval {args.eval}: expected the folders ir/ and vi/ in it")
+        set_name = Path(args.eval).resolve().name
+        fused_root = Path(args.project) / "fused" / set_name
+    else:
+        ir, vi = split_folders(data, "val", Path(args.project) / "val-pairs")
+        set_name, fused_root = "RoadScene val", Path(args.project) / "fused"
     fused: dict[str, Path] = {}
     training: dict[str, Any] = {}
     for name, extra in variants.items():
@@ -131,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             training[name] = {"overrides": extra, "train_s": round(time.perf_counter() - t0, 1),
                               "best_epoch": result.state.best_epoch, "weights": str(chosen)}
         _tardal("fuse", str(chosen), "--ir", str(ir), "--vi", str(vi), "--grey",
-                "--ext", "png", "--out", str(Path(args.project) / "fused" / run_name))
-        fused[name] = Path(args.project) / "fused" / run_name
+                "--ext", "png", "--out", str(fused_root / run_name))
+        fused[name] = fused_root / run_name
     for m in filter(None, args.anchors.split(",")):
-        out = Path(args.project) / "fused" / f"classical-{m}"
+        out = fused_root / f"classical-{m}"
         _tardal("fuse", "--method", m, "--ir", str(ir), "--vi", str(vi), "--grey",
                 "--ext", "png", "--out", str(out))
         fused[m] = out
@@ -144,12 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     means = score_folders(fused, ir, vi, FUSION_METRICS)
     names = list(fused)
     table = {n: ranks(means, n, [m for m in names if m != n], FUSION_METRICS) for n in names}
-    result_data = {"config": args.config, "overrides": args.overrides, "data": "RoadScene val",
+    result_data = {"config": args.config, "overrides": args.overrides, "data": set_name,
                    "pairs": len(list(ir.iterdir())), "environment": _environment(args.threads),
                    "training": training, "means": means,
                    "ranks": {n: {"per_metric": r, "mean": sum(r.values()) / len(r)}
                              for n, r in table.items()}}
-    lines = [f"## Loss-weight study on RoadScene's validation pairs ({result_data['pairs']}; "
+    lines = [f"## Loss-weight study, scored on {set_name} ({result_data['pairs']} pairs; "
              "rank among the variants in brackets)", "",
              "| variant | overrides | " + " | ".join(FUSION_METRICS) + " | mean rank | train s |",
              "|---" * (len(FUSION_METRICS) + 4) + "|"]

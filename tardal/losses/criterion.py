@@ -78,7 +78,8 @@ class FusionCriterion(nn.Module):
     """Returns the unweighted fusion terms as a dict (see module doc)."""
 
     def __init__(self, ssim_kind: Literal["ssim", "ms-ssim"] = "ssim",
-                 sdw_form: Literal["paper", "code"] = "paper", gradient: bool = False) -> None:
+                 sdw_form: Literal["paper", "code", "max"] = "paper",
+                 gradient: bool = False) -> None:
         super().__init__()
         self.ssim_kind, self.sdw_form, self.gradient = ssim_kind, sdw_form, gradient
 

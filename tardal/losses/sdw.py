@@ -6,7 +6,11 @@ table per image) and ``V = S / max(S)`` is in [0,1]. Per-pixel weights:
 
 * ``"paper"``: ``w_ir = V_ir / (V_ir + V_vis)``, ``w_vis = 1 - w_ir`` (where both saliencies are
   0 the weights are 1/2 each: a small epsilon is added to both numerator and denominator);
-* ``"code"``: ``w_ir = 0.5 + 0.5 * (V_ir - V_vis)``, ``w_vis = 1 - w_ir`` (the public-code form).
+* ``"code"``: ``w_ir = 0.5 + 0.5 * (V_ir - V_vis)``, ``w_vis = 1 - w_ir`` (the public-code form);
+* ``"max"``: ``w_ir = 1`` where ``ir >= vis_y`` else 0 (no saliency): the term becomes
+  ``mean(|u - max(ir, vis_y)|)``, the brighter-source intensity target of later fusion methods,
+  which keeps bright visible regions (a daylit sky) that the saliency weights hand to a dark
+  infrared.
 
 ``L_pixel = mean(w_ir * |u - ir|) + mean(w_vis * |u - vis_y|)``.
 
@@ -67,22 +71,26 @@ def saliency_map(x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Te
     return values.view_as(x).to(x.dtype)
 
 
-def sdw_weights(ir: torch.Tensor, vis_y: torch.Tensor, form: Literal["paper", "code"] = "paper",
-                eps: float = 1e-6, valid: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def sdw_weights(ir: torch.Tensor, vis_y: torch.Tensor,
+                form: Literal["paper", "code", "max"] = "paper", eps: float = 1e-6,
+                valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel ``(w_ir, w_vis)`` for (B,1,H,W) [0,1] inputs; each (B,1,H,W) in [0,1], sum 1."""
+    if form == "max":
+        w_ir = (ir >= vis_y).to(ir.dtype)
+        return w_ir, 1.0 - w_ir
     v_ir, v_vis = saliency_map(ir, valid), saliency_map(vis_y, valid)
     if form == "paper":
         w_ir = (v_ir + eps) / (v_ir + v_vis + 2.0 * eps)
     elif form == "code":
         w_ir = 0.5 + 0.5 * (v_ir - v_vis)
     else:
-        raise ConfigError(f"loss.sdw: expected 'paper' or 'code', found {form!r}")
+        raise ConfigError(f"loss.sdw: expected 'paper', 'code' or 'max', found {form!r}")
     return w_ir, 1.0 - w_ir
 
 
 def sdw_pixel_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-                   form: Literal["paper", "code"] = "paper", valid: torch.Tensor | None = None
+                   form: Literal["paper", "code", "max"] = "paper",
+                   valid: torch.Tensor | None = None
                    ) -> torch.Tensor:
     """``mean(w_ir |u - ir|) + mean(w_vis |u - vis_y|)``; (B,1,H,W) inputs, scalar output;
     histograms and means over the ``valid`` pixels when given."""
@@ -97,7 +105,7 @@ def sdw_pixel_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
 class SDWPixelLoss(nn.Module):
     """Module form of :func:`sdw_pixel_loss` (stores only ``form``)."""
 
-    def __init__(self, form: Literal["paper", "code"] = "paper") -> None:
+    def __init__(self, form: Literal["paper", "code", "max"] = "paper") -> None:
         super().__init__()
         self.form = form
 
