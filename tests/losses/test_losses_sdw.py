@@ -86,5 +86,17 @@ def test_equal_saliency_gives_equal_weights() -> None:
 
 
 def test_bad_form() -> None:
-    with pytest.raises(ValueError, match="expected 'paper' or 'code'"):
+    with pytest.raises(ValueError, match="expected 'paper', 'code' or 'max'"):
         sdw_weights(img([0, 0, 0, 1]), img([0, 0, 0, 1]), "vgg")  # type: ignore[arg-type]
+
+
+def test_max_form_targets_the_brighter_source() -> None:
+    ir, vis = img([0.2, 0.9, 0.5, 0.0]), img([0.6, 0.1, 0.5, 0.3])
+    w_ir, w_vis = sdw_weights(ir, vis, "max")
+    assert w_ir.flatten().tolist() == [0.0, 1.0, 1.0, 0.0]  # ties go to the infrared
+    assert torch.equal(w_vis, 1 - w_ir)
+    u = img([0.5, 0.5, 0.5, 0.5])
+    # |u - max| = 0.1, 0.4, 0.0, 0.2
+    assert val(sdw_pixel_loss(u, ir, vis, "max")) == pytest.approx(0.175, abs=1e-6)
+    valid = img([1, 1, 0, 0])
+    assert val(sdw_pixel_loss(u, ir, vis, "max", valid=valid)) == pytest.approx(0.25, abs=1e-6)
