@@ -10,11 +10,13 @@ gives each metric's mean and each variant's rank among the variants. TNO is neve
     python tools/study_losses.py --variants "ours=loss.pixel=1;px20=loss.pixel=20"
     python tools/study_losses.py --reuse --variants "..."   # score runs already trained
     python tools/study_losses.py --anchors mean,laplacian    # classical methods in the table
-    python tools/study_losses.py --reuse --eval ../shared/data/msrs-mini --variants "..."
+    python tools/study_losses.py --reuse --eval PAIRS --variants "..."   # another set's pairs
 
 ``--eval DIR`` scores on another set's pairs (``DIR/ir``, ``DIR/vi``, matched by stem) in place
 of RoadScene's validation split: a check of how a choice carries over to images unlike the
-training ones (e.g. MSRS's night scenes); TNO stays out of every choice.
+training ones (``configs/release.yaml`` was chosen with 8 pairs of ``../shared/data/msrs-mini``,
+day and night, linked into a folder of their own without the two files there that do not
+decode); TNO stays out of every choice.
 
 The classical anchors (``tardal fuse --method``) put the variants on an absolute footing: on
 TNO (tools/bench_baselines.py fusion), ``laplacian`` ranks 4.9 and ``mean`` 5.9 of 10 against
