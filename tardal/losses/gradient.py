@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tardal.ops.morphology import valid_mean
+
 # Unnormalised 3x3 Sobel kernels: a unit step edge gives |g| = 4.
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
 
@@ -67,8 +69,4 @@ def max_gradient_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor
     only the detail critic for texture, so the weight defaults to 0 (``loss.grad``).
     """
     target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vis_y)).detach()
-    diff = (sobel_magnitude(fused) - target).abs() * 0.25
-    if valid is None:
-        return diff.mean()
-    w = valid.to(diff.dtype)
-    return (diff * w).sum() / w.sum().clamp_min(1.0)
+    return valid_mean((sobel_magnitude(fused) - target).abs() * 0.25, valid)

@@ -28,6 +28,7 @@ from typing import Literal
 import torch
 from torch import nn
 from tardal.errors import ConfigError
+from tardal.ops.morphology import valid_mean
 
 LEVELS = 256
 
@@ -95,11 +96,7 @@ def sdw_pixel_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
     """``mean(w_ir |u - ir|) + mean(w_vis |u - vis_y|)``; (B,1,H,W) inputs, scalar output;
     histograms and means over the ``valid`` pixels when given."""
     w_ir, w_vis = sdw_weights(ir, vis_y, form, valid=valid)
-    err = w_ir * (fused - ir).abs() + w_vis * (fused - vis_y).abs()
-    if valid is None:
-        return err.mean()
-    v = valid.to(err.dtype).expand_as(err)
-    return (err * v).sum() / v.sum().clamp_min(1.0)
+    return valid_mean(w_ir * (fused - ir).abs() + w_vis * (fused - vis_y).abs(), valid)
 
 
 class SDWPixelLoss(nn.Module):

@@ -1,4 +1,5 @@
-"""Erosion of valid-pixel maps: the minimum over square windows, as separable running minima.
+"""Valid-pixel maps: erosion (the minimum over square windows, as separable running minima) and
+the mean over the valid pixels that the pixel-wise losses share.
 
 ``torch.nn.functional.max_pool2d`` computes the same thing (``1 - max_pool2d(1 - v)``) but on a
 CPU it is slow for stride 1 (an 11x11 window over 8x1x256x256 on a busy two-core machine: 184 ms
@@ -43,3 +44,12 @@ def erode(valid: torch.Tensor, size: int, *, same: bool = False) -> torch.Tensor
         r = size // 2
         valid = F.pad(valid, (r, r, r, r), value=1.0)
     return _running_min(_running_min(valid, size, -2), size, -1)
+
+
+def valid_mean(x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``x`` over the pixels where ``valid`` (broadcast to ``x``; 0 on letterbox
+    padding) is 1, weighted by ``valid``; the plain mean when ``valid`` is None. Scalar."""
+    if valid is None:
+        return x.mean()
+    v = valid.to(x.dtype).expand_as(x)
+    return (x * v).sum() / v.sum().clamp_min(1.0)
