@@ -52,6 +52,10 @@ class AugmentConfig:
     # place of the crop (0: off); with img_size = patch nothing is downscaled: fusion networks
     # then train on native-resolution patches, as the published ones do
     patch: int = 0
+    # photometric: each source's intensities raised to its own power exp(u), u uniform in
+    # [-gamma, gamma] (0: off), so that G meets darker and brighter scenes than the training
+    # set's own (night images of another set, say)
+    gamma: float = 0.0
 
 
 @dataclass
@@ -463,6 +467,7 @@ VALUE_RULES: dict[str, Rule] = {
     "data.augment.scale": positive_range(),
     "data.augment.crop": UNIT,
     "data.augment.patch": COUNT,
+    "data.augment.gamma": between(0.0, 2.0),
     "data.batch_size": at_least(1, integer=True),
     "data.workers": COUNT,
     # fusion network

@@ -27,6 +27,7 @@ class AugmentSettings(Protocol):
     scale: tuple[float, float]
     crop: float
     patch: int
+    gamma: float
 
 
 def _resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -146,7 +147,8 @@ def random_augment(
     """Random rescale, then a random ``cfg.patch`` x ``cfg.patch`` window (when ``patch`` > 0;
     smaller images keep their side) or else (with probability ``cfg.crop``) a random crop
     keeping at least half of each side, then (with probability ``cfg.hflip``) a horizontal flip;
-    the same draw for both images. The output size varies; letterbox afterwards for a fixed size.
+    the same draw for both images; then (``cfg.gamma`` > 0) each source's own random gamma
+    (:func:`random_gamma`). The output size varies; letterbox afterwards for a fixed size.
     """
     b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     lab = np.asarray(labels, np.int64).reshape(-1)
@@ -177,4 +179,14 @@ def random_augment(
                                     min_size=min_size, min_visible=min_visible)
     if cfg.hflip > 0 and rng.random() < cfg.hflip:
         ir, vis, b = hflip(ir, vis, b)
+    if cfg.gamma > 0:
+        ir = random_gamma(ir, float(cfg.gamma), rng)
+        vis = random_gamma(vis, float(cfg.gamma), rng)
     return ir, vis, b, lab
+
+
+def random_gamma(img: np.ndarray, gamma: float, rng: np.random.Generator) -> np.ndarray:
+    """``img ** exp(u)`` with ``u`` uniform in [-gamma, gamma]: a darker (exponent above 1) or
+    brighter view of a [0, 1] image with its black and white points kept."""
+    g = float(np.exp(rng.uniform(-gamma, gamma)))
+    return np.power(np.clip(img, 0.0, 1.0), g, dtype=np.float32)

@@ -12,6 +12,7 @@ from tardal.data.transforms import (
     hflip,
     letterbox,
     random_augment,
+    random_gamma,
     resize_pair,
     unletterbox_boxes,
 )
@@ -108,3 +109,23 @@ def test_random_augment_without_changes_is_identity() -> None:
     ir_a, vis_a, b, lab = random_augment(ir, vis, boxes, labels, cfg, np.random.default_rng(0))
     np.testing.assert_array_equal(ir_a, ir)
     np.testing.assert_array_equal(b, boxes)
+
+
+def test_random_gamma_draws_one_exponent_per_source() -> None:
+    ir, vis, boxes, labels = pair_with_box()
+    ir = np.clip(ir * 0.6 + 0.2, 0, 1).astype(np.float32)  # mid-greys, so the power shows
+    vis = np.stack([ir, 0.5 * ir, 0.5 * ir], -1).astype(np.float32)
+    cfg = AugmentConfig(hflip=0.0, scale=(1.0, 1.0), crop=0.0, gamma=0.5)
+    ir_a, vis_a, b, _ = random_augment(ir, vis, boxes, labels, cfg, np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    g_ir, g_vis = np.exp(rng.uniform(-0.5, 0.5)), np.exp(rng.uniform(-0.5, 0.5))
+    assert abs(np.log(g_ir) - np.log(g_vis)) > 0.05  # independent draws
+    np.testing.assert_allclose(ir_a, ir ** g_ir, rtol=1e-5)
+    np.testing.assert_allclose(vis_a, vis ** g_vis, rtol=1e-5)
+    np.testing.assert_array_equal(b, boxes)  # geometry untouched
+    # Black and white stay where they were; the exponent stays within exp(+-gamma).
+    np.testing.assert_array_equal(random_gamma(np.float32([0.0, 1.0]), 0.5, rng), [0.0, 1.0])
+    x = np.float32([0.25])
+    for seed in range(20):
+        y = float(random_gamma(x, 0.5, np.random.default_rng(seed))[0])
+        assert 0.25 ** np.exp(0.5) - 1e-6 <= y <= 0.25 ** np.exp(-0.5) + 1e-6
