@@ -107,7 +107,9 @@ class LossConfig:
     adv: float = 0.1  # a_adv
     t_adv: float = 1.0  # weight of the target discriminator inside L_adv
     d_adv: float = 1.0  # weight of the detail discriminator inside L_adv
-    ssim_kind: Literal["ssim", "ms-ssim"] = "ssim"
+    # SSIM, MS-SSIM or SSIM without its luminance factor (cs: the pixel term alone sets the
+    # intensity; tardal/losses/ssim.py)
+    ssim_kind: Literal["ssim", "ms-ssim", "cs"] = "ssim"
     # pixel-term weighting: the paper's SDW, the public code's SDW, or the brighter source (max)
     sdw: Literal["paper", "code", "max"] = "paper"
     beta: float = 1.0  # weight of L_det in the fusion step (ct mode)

@@ -77,7 +77,7 @@ def weighted_total(terms: Mapping[str, torch.Tensor], weights: Mapping[str, floa
 class FusionCriterion(nn.Module):
     """Returns the unweighted fusion terms as a dict (see module doc)."""
 
-    def __init__(self, ssim_kind: Literal["ssim", "ms-ssim"] = "ssim",
+    def __init__(self, ssim_kind: Literal["ssim", "ms-ssim", "cs"] = "ssim",
                  sdw_form: Literal["paper", "code", "max"] = "paper",
                  gradient: bool = False) -> None:
         super().__init__()

@@ -114,20 +114,22 @@ def _ssim_from_stats(mu_x: torch.Tensor, mu_y: torch.Tensor, xx: torch.Tensor, y
 
 
 def ssim_to_both(u: torch.Tensor, a: torch.Tensor, b: torch.Tensor, window: int = 11,
-                 sigma: float = 1.5, valid: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 sigma: float = 1.5, valid: torch.Tensor | None = None, *,
+                 luminance: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ssim(u, a), ssim(u, b))`` per image, as :func:`ssim` computes them, with ``u``'s
     filtered mean and square shared: eight filtered maps instead of ten, of which only the four
     that involve ``u`` carry a gradient. (Each map is filtered on its own: the shifted-slice sums
-    run several times slower on a stack of maps that no longer fits a core's cache.)"""
+    run several times slower on a stack of maps that no longer fits a core's cache.) With
+    ``luminance=False``, the contrast-structure part only (SSIM without its luminance factor)."""
     if not (u.shape == a.shape == b.shape):
         raise DataError(f"ssim: inputs differ in shape, {tuple(u.shape)}, {tuple(a.shape)} "
                         f"and {tuple(b.shape)}")
     win = _window(u, window, sigma)
     mu_u, uu, ua, ub = (_filter(m, win) for m in (u, u * u, u * a, u * b))
     mu_a, mu_b, aa, bb = (_filter(m, win) for m in (a, b, a * a, b * b))
-    maps = torch.cat([_ssim_from_stats(mu_u, mu_a, uu, aa, ua)[0],
-                      _ssim_from_stats(mu_u, mu_b, uu, bb, ub)[0]], 1)
+    part = 0 if luminance else 1
+    maps = torch.cat([_ssim_from_stats(mu_u, mu_a, uu, aa, ua)[part],
+                      _ssim_from_stats(mu_u, mu_b, uu, bb, ub)[part]], 1)
     to_a, to_b = channel_means(maps, valid).chunk(2, 1)  # one erosion of ``valid`` for both
     return to_a.mean(1), to_b.mean(1)
 
@@ -185,26 +187,28 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1
 
 
 def ssim_term(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-              kind: Literal["ssim", "ms-ssim"] = "ssim", valid: torch.Tensor | None = None
+              kind: Literal["ssim", "ms-ssim", "cs"] = "ssim", valid: torch.Tensor | None = None
               ) -> torch.Tensor:
     """``L_ssim = 1 - (S(u, ir) + S(u, vis_y)) / 2``, batch mean; inputs (B,1,H,W) in [0,1].
 
-    ``S`` is SSIM or MS-SSIM (``kind``), over the ``valid`` region when given (module doc).
-    Scalar, 0 when ``u`` equals both inputs.
+    ``S`` is SSIM, MS-SSIM or SSIM's contrast-structure part alone (``cs``: no luminance
+    factor, which otherwise pulls u's local mean towards a compromise of the two sources'
+    and so against the pixel term), over the ``valid`` region when given (module doc). Scalar,
+    0 when ``u`` equals both inputs.
     """
-    if kind == "ssim":
-        s_ir, s_vis = ssim_to_both(fused, ir, vis_y, valid=valid)
+    if kind in ("ssim", "cs"):
+        s_ir, s_vis = ssim_to_both(fused, ir, vis_y, valid=valid, luminance=kind == "ssim")
     elif kind == "ms-ssim":
         s_ir, s_vis = ms_ssim(fused, ir, valid=valid), ms_ssim(fused, vis_y, valid=valid)
     else:
-        raise ConfigError(f"loss.ssim_kind: expected 'ssim' or 'ms-ssim', found {kind!r}")
+        raise ConfigError(f"loss.ssim_kind: expected 'ssim', 'ms-ssim' or 'cs', found {kind!r}")
     return 1.0 - 0.5 * (s_ir.mean() + s_vis.mean())
 
 
 class SSIMLoss(nn.Module):
     """Module form of :func:`ssim_term` (stores only ``kind``)."""
 
-    def __init__(self, kind: Literal["ssim", "ms-ssim"] = "ssim") -> None:
+    def __init__(self, kind: Literal["ssim", "ms-ssim", "cs"] = "ssim") -> None:
         super().__init__()
         self.kind = kind
 

@@ -95,3 +95,25 @@ def test_shared_statistics_equal_two_separate_ssims_with_their_gradient(size) ->
     torch.testing.assert_close(s_b, r_b, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-7)
     assert not torch.allclose(s_a, s_b)  # the two sources really differ
+
+
+def test_contrast_structure_term_ignores_a_brightness_offset() -> None:
+    g = torch.Generator().manual_seed(0)
+    ir = torch.rand(2, 1, 24, 24, generator=g) * 0.5
+    u = ir + 0.3  # the infrared structure, uniformly brighter
+    # cs: SSIM without its luminance factor, so the offset costs nothing ...
+    cs_ir, _ = ssim_to_both(u, ir, ir, luminance=False)
+    torch.testing.assert_close(cs_ir, torch.ones(2), atol=1e-5, rtol=0)
+    assert float(ssim_term(u, ir, ir, "cs")) == pytest.approx(0.0, abs=1e-5)
+    # ... while full SSIM charges its luminance factor (2ab + C1) / (a^2 + b^2 + C1) < 1.
+    assert float(ssim_term(u, ir, ir, "ssim")) > 0.05
+    # Flat inputs: cs has no gradient towards either source's mean; SSIM does.
+    flat = dict(size=(1, 1, 16, 16), dtype=torch.float64)
+    flat_ir, flat_vis = torch.full(fill_value=0.1, **flat), torch.full(fill_value=0.5, **flat)
+    x = torch.full(fill_value=0.45, requires_grad=True, **flat)
+    ssim_term(x, flat_ir, flat_vis, "cs").backward()
+    cs_grad, x.grad = float(x.grad.abs().max()), None
+    ssim_term(x, flat_ir, flat_vis, "ssim").backward()
+    assert cs_grad < 1e-9 < float(x.grad.abs().max())
+    with pytest.raises(Exception, match="'ssim', 'ms-ssim' or 'cs'"):
+        ssim_term(u, ir, ir, "nope")  # type: ignore[arg-type]
