@@ -87,6 +87,34 @@ def _train_cell(record: dict[str, Any]) -> str:
     return f"{record['train_s']:.0f} |" if record["train_s"] is not None else "(reused) |"
 
 
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_reusable(weights: Path, cfg: Any, name: str) -> None:
+    """Stop when the run found for ``name`` was trained with other settings than the variant's
+    (a run folder of that name from an earlier study; a new run would have gone to ``name2``).
+    Keys only one side has (options added since) and the run's name and folders are not
+    compared."""
+    from tardal.checkpoint import load_checkpoint
+    from tardal.config import to_dict
+
+    saved = _flat(load_checkpoint(weights)["config"])
+    wanted = _flat(to_dict(cfg))
+    skip = {"name", "project", "data.root"}
+    differ = sorted(k for k in saved.keys() & wanted.keys()
+                    if k not in skip and saved[k] != wanted[k] and
+                    not (isinstance(saved[k], (list, tuple)) and list(saved[k]) == list(wanted[k])))
+    if differ:
+        shown = ", ".join(f"{k}: run {saved[k]!r}, variant {wanted[k]!r}" for k in differ[:6])
+        raise SystemExit(f"--reuse: {weights} was trained with other settings than variant "
+                         f"{name!r} ({shown}); give the variant its run's overrides or a new "
+                         "name")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="store_true",
                    help="score a variant's existing PROJECT/NAME/weights/{best,last}.pt (see "
                         "--weights) instead of "
-                        "training it again (e.g. runs trained side by side with tardal train)")
+                        "training it again (e.g. runs trained side by side with tardal train); "
+                        "stops when that run's saved config differs from the variant's")
     p.add_argument("--weights", choices=("best", "last"), default="best",
                    help="which epoch of each run fuses: best (lowest validation content loss, "
                         "as train_release.py packages) or last")
@@ -139,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("=== %s: %s ===", name, " ".join(extra) or "(config as is)")
         chosen = Path(args.project) / run_name / "weights" / f"{args.weights}.pt"
         if args.reuse and chosen.is_file():
+            _check_reusable(chosen, cfg, name)
             training[name] = {"overrides": extra, "train_s": None, "weights": str(chosen),
                               "reused": True}
         else:
