@@ -14,9 +14,10 @@ project does not depend on):
   detector's anchor grid is built for it). It runs the mode's view (G and the detector-input
   colouring for ``ct``/``tt``/``frontend``, the modality for ``ir``/``vis``) and the
   evaluation detector (the EMA copy when kept); both inputs are part of every graph. Output
-  ``preds`` (B, 4 + nc, N): for each of the N = sum over strides of (S/stride)^2 anchor points, rows 0-3 the box centre x, centre y,
-  width and height in letterboxed pixels, rows 4.. the sigmoid class scores, before NMS (the
-  layout Ultralytics' ``non_max_suppression`` takes; NMS-free heads are not exported).
+  ``preds`` (B, 4 + nc, N): for each of the N = sum over strides of (S/stride)^2 anchor points,
+  rows 0-3 the box centre x, centre y, width and height in letterboxed pixels, rows 4.. the
+  sigmoid class scores, before NMS (the layout Ultralytics' ``non_max_suppression`` takes;
+  NMS-free heads are not exported).
 
 The fused data set (:func:`export_dataset`): every pair of the chosen splits of a canonical data
 set fused at full size (recoloured RGB), written as ``images/{split}/<stem>.png`` with the YOLO
@@ -94,7 +95,16 @@ def _onnx_bytes(model: nn.Module, args: tuple[torch.Tensor, ...], inputs: list[s
 
 
 def fusion_onnx(net: nn.Module, opset: int = DEFAULT_OPSET, size: int = 64) -> bytes:
-    """The fusion graph of ``net`` (``G(ir, vis_y)``) as ONNX bytes (dynamic B, H, W)."""
+    """The fusion graph of ``net`` (``G(ir, vis_y)``) as ONNX bytes (dynamic B, H, W).
+
+    TarDAL's G with ``input`` padding is exported in its canvas layout
+    (:meth:`~tardal.fusion.generator.TarDALGenerator.canvas`: the same outputs, without a crop
+    per dense layer, which onnxruntime's blocked convolutions run faster).
+    """
+    from tardal.fusion.generator import TarDALGenerator
+
+    if isinstance(net, TarDALGenerator) and net.padding == "input" and not net.on_canvas:
+        net = net.canvas()
     net = net.eval()
     ir = torch.rand(1, 1, size, size)
     vis_y = torch.rand(1, 1, size, size)

@@ -59,6 +59,10 @@ def test_fusion_graph_matches_pytorch_at_any_size(ct_weights: Path, exported: Pa
     assert [i.name for i in model.graph.input] == ["ir", "vis_y"]
     assert [o.name for o in model.graph.output] == ["fused"]
     net, _ = load_fusion(ct_weights)
+    # the canvas layout: the output's crop (2 slices) and one in the padding's shape arithmetic,
+    # none per dense layer (the valid layout adds 2 per layer)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Slice") <= 3 and ops.count("Conv") == net.depth + 5
     sess = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     gen = torch.Generator().manual_seed(0)
     for b, h, w in ((1, 64, 64), (2, 48, 80), (1, 37, 53)):

@@ -3,15 +3,16 @@
 The reference (``public``) is the generator as the public TarDAL code runs it: plain
 zero-padded 3x3 convolutions with BatchNorm, eager, fp32, ``torch.no_grad``. ``tardal fuse`` is
 the path ``tardal fuse`` takes on the device (:func:`tardal.fusion.optimize.inference_path`:
-input padded once and valid convolutions, BatchNorm folded; on a CPU exported to onnxruntime,
-on CUDA channels-last bf16), with the same weights (the time to build it is printed). Also
+input padded once and valid convolutions, BatchNorm folded; on a CPU exported to onnxruntime in
+G's canvas layout (:meth:`~tardal.fusion.generator.TarDALGenerator.canvas`), on CUDA
+channels-last bf16), with the same weights (the time to build it is printed). Also
 timed: eager fp32 of our layout (``eager``), and other inference paths of it:
 ``inference_mode``, BatchNorm folded into the convolutions
 (:func:`tardal.fusion.optimize.fold_batchnorm`), channels-last memory (the torch path ``tardal
-fuse`` takes without onnxruntime), and a frozen TorchScript trace of the folded network. Each
-variant's time is the median over ``--repeats`` timed runs after ``--warmup`` untimed ones; its
-output is compared with eager's (max absolute difference). BatchNorm statistics are randomised
-(seeded) so folding is exercised on non-trivial values.
+fuse`` takes without onnxruntime), the same in the canvas layout, and a frozen TorchScript
+trace of the folded network. Each variant's time is the median over ``--repeats`` timed runs
+after ``--warmup`` untimed ones; its output is compared with eager's (max absolute difference).
+BatchNorm statistics are randomised (seeded) so folding is exercised on non-trivial values.
 
     python tools/bench_fuse.py                       # G dim 32, depth 3; 640x512 and 1024x768
     python tools/bench_fuse.py --repeats 3 --threads 2 --out runs/bench/fuse.json
@@ -103,9 +104,17 @@ def variants(net: TarDALGenerator, compile_: bool = False,
             cl = torch.channels_last
             return folded_cl(ir.contiguous(memory_format=cl), vis.contiguous(memory_format=cl))
 
+    def fold_cl_canvas(ir: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            cl = torch.channels_last
+            return canvas_cl(ir.contiguous(memory_format=cl), vis.contiguous(memory_format=cl))
+
     out: dict[str, Runner] = {"public": public_eager, "tardal fuse": tardal_fuse,
                               "eager": eager, "inference_mode": inference, "folded": fold,
                               "folded+channels_last": fold_cl}
+    if net.padding == "input":  # the canvas layout (TarDALGenerator.canvas), same outputs
+        canvas_cl = folded_cl.canvas()
+        out["folded+channels_last+canvas"] = fold_cl_canvas
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             diff = float((out.float() - ref.float()).abs().max())
             entry["variants"][name] = {"median_s": med, "images_per_s": b / med,
                                        "times_s": times, "max_abs_diff_vs_eager": diff}
-            print(f"{size:>9}  {name:<22} median {med * 1000:8.1f} ms  {b / med:8.2f} img/s  "
+            print(f"{size:>9}  {name:<28} median {med * 1000:8.1f} ms  {b / med:8.2f} img/s  "
                   f"max|diff| {diff:.2e}")
         eager = entry["variants"]["eager"]["median_s"]
         fastest = min((k for k in entry["variants"] if k != "eager"),

@@ -19,6 +19,15 @@ Padding (``fusion.padding``):
   padding, but without a padded copy of every feature map per layer (forward and backward),
   which dominated G's cost. Output pixel (i, j) depends only on inputs within ``r`` pixels, so
   tiled inference (``tardal fuse --tile``) stays exact.
+
+  For inference the same network has a second, equivalent layout (:meth:`TarDALGenerator.
+  canvas`): every convolution zero-pads by one pixel on the padded canvas, so all maps keep the
+  canvas size and the dense block concatenates without cropping, and the output is cropped by
+  ``r`` at the end. A pixel ``k`` convolutions deep is touched by the zero padding only within
+  ``k`` pixels of the canvas border and the longest chain is ``r`` convolutions, so the cropped
+  output is the valid layout's exactly (same sums). Under onnxruntime's blocked (NCHWc)
+  convolutions it avoids a slice and two layout reorders per dense layer (G at d = 32,
+  640x512: ``tools/bench_fuse.py``).
 * ``reflect``: every convolution reflect-pads its input (the earlier layout; slower).
 * ``zeros``: every convolution zero-pads (fast, but leaves a darker frame on fused images).
 
@@ -28,6 +37,7 @@ BatchNorm into its convolution for inference.
 
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import torch
@@ -93,6 +103,7 @@ class TarDALGenerator(nn.Module):
             raise ConfigError(f"fusion.padding: expected 'input', 'reflect' or 'zeros', found "
                               f"{padding!r}")
         self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
+        self.on_canvas = False  # the inference layout of canvas() (not part of the state dict)
         pm = padding
         self.encoder = ConvBlock(2, dim, bn=True, act=True, padding_mode=pm)
         self.dense = nn.ModuleList(
@@ -115,13 +126,27 @@ class TarDALGenerator(nn.Module):
         """Pixels of context on each side that one output pixel depends on."""
         return 1 + self.depth + 4
 
+    def canvas(self) -> "TarDALGenerator":
+        """An eval-mode copy in the canvas layout (module doc): same weights, same outputs, for
+        inference only (training-mode BatchNorm would count the canvas margin). ``input``
+        padding only."""
+        if self.padding != "input":
+            raise ConfigError(f"the canvas layout needs fusion.padding input, not "
+                              f"{self.padding!r}")
+        net = copy.deepcopy(self).eval()
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.padding = (1, 1)
+        net.on_canvas = True
+        return net
+
     def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
         x = torch.cat((ir, vis_y), dim=1)
         if self.encoder.conv.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # match the weights' layout
-        valid = self.padding == "input"
-        if valid:
-            r = self.receptive_radius
+        valid = self.padding == "input" and not self.on_canvas  # cropped at each layer
+        r = self.receptive_radius
+        if self.padding == "input":
             small = min(x.shape[-2:]) <= r  # reflection needs more pixels than the pad
             x = F.pad(x, (r, r, r, r), mode="replicate" if small else "reflect")
         x = self.encoder(x)
@@ -129,6 +154,8 @@ class TarDALGenerator(nn.Module):
             y = layer(x)
             x = torch.cat((x[..., 1:-1, 1:-1] if valid else x, y), dim=1)
         logits = self.head(x)
+        if self.on_canvas:
+            logits = logits[..., r:-r, r:-r]
         if self.output == "sigmoid":
             return torch.sigmoid(logits)
         return (torch.tanh(logits) + 1.0) * 0.5

@@ -113,6 +113,31 @@ def test_input_padding_matches_per_layer_reflect_inside() -> None:
     assert not torch.allclose(ya, yb, atol=1e-6)  # the borders differ (mirror of input vs maps)
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("size", [(37, 53), (9, 30), (6, 20)])  # (6, 20): replicate padding
+def test_canvas_layout_gives_the_valid_layout_output(output: str, size: tuple[int, int]) -> None:
+    torch.manual_seed(1)
+    g = TarDALGenerator(dim=4, depth=3, output=output).double()
+    for m in g.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.3, 3.0)
+    g.eval()
+    c = g.canvas()
+    assert c.on_canvas and not g.on_canvas
+    assert all(m.padding == (1, 1) for m in c.modules() if isinstance(m, nn.Conv2d))
+    assert all(m.padding == (0, 0) for m in g.modules() if isinstance(m, nn.Conv2d))
+    assert c.state_dict().keys() == g.state_dict().keys()
+    ir, vis = torch.rand(2, 1, *size).double(), torch.rand(2, 1, *size).double()
+    with torch.no_grad():
+        ref, out = g(ir, vis), c(ir, vis)
+    assert out.shape == ref.shape
+    assert float((out - ref).abs().max()) < 1e-12
+    with pytest.raises(ConfigError, match="canvas layout needs fusion.padding input"):
+        TarDALGenerator(dim=4, depth=2, padding="zeros").canvas()
+
+
 def test_gradients_reach_every_parameter() -> None:
     torch.manual_seed(0)
     g = TarDALGenerator(dim=4, depth=3)
