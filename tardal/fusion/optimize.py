@@ -112,9 +112,10 @@ def inference_path(net: nn.Module, device: torch.device, optimize: bool = True
 
     With BatchNorm (G): folded into the convolutions; on CUDA channels-last bfloat16 weights and
     activations (the output is returned as float32); on a CPU the folded network exported to
-    onnxruntime (:class:`OnnxRuntimePath`; G at d = 32, 640x512, 2 threads: 1.83 s against
-    2.36 s for folded channels-last torch), or folded channels-last torch when onnxruntime is
-    missing or the export fails. ``tools/bench_fuse.py`` measures these paths against the public
+    onnxruntime (:class:`OnnxRuntimePath`, G in its canvas layout; G at d = 32, 640x512, 2
+    threads: 1.53 s against 1.89 s for folded channels-last torch, 1.97 s for the same in the
+    canvas layout, 2.87 s for the public layout), or folded channels-last torch when
+    onnxruntime is missing or the export fails. ``tools/bench_fuse.py`` measures these paths against the public
     code's layout (zero-padded convolutions, eager fp32). Networks without BatchNorm, or
     ``optimize=False``, run as they are (eval mode).
     """
