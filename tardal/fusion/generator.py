@@ -20,14 +20,14 @@ Padding (``fusion.padding``):
   which dominated G's cost. Output pixel (i, j) depends only on inputs within ``r`` pixels, so
   tiled inference (``tardal fuse --tile``) stays exact.
 
-  For inference the same network has a second, equivalent layout (:meth:`TarDALGenerator.
-  canvas`): every convolution zero-pads by one pixel on the padded canvas, so all maps keep the
-  canvas size and the dense block concatenates without cropping, and the output is cropped by
-  ``r`` at the end. A pixel ``k`` convolutions deep is touched by the zero padding only within
-  ``k`` pixels of the canvas border and the longest chain is ``r`` convolutions, so the cropped
-  output is the valid layout's exactly (same sums). Under onnxruntime's blocked (NCHWc)
-  convolutions it avoids a slice and two layout reorders per dense layer (G at d = 32,
-  640x512: ``tools/bench_fuse.py``).
+  For inference the same network has a second, equivalent layout
+  (:meth:`TarDALGenerator.canvas`): every convolution zero-pads by one pixel on the padded
+  canvas, so all maps keep the canvas size and the dense block concatenates without cropping,
+  and the output is cropped by ``r`` at the end. A pixel ``k`` convolutions deep is touched by
+  the zero padding only within ``k`` pixels of the canvas border and the longest chain is ``r``
+  convolutions, so the cropped output is the valid layout's exactly (same sums). Under
+  onnxruntime's blocked (NCHWc) convolutions it avoids a slice and two layout reorders per dense
+  layer (G at d = 32, 640x512: ``tools/bench_fuse.py``).
 * ``reflect``: every convolution reflect-pads its input (the earlier layout; slower).
 * ``zeros``: every convolution zero-pads (fast, but leaves a darker frame on fused images).
 

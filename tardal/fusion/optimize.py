@@ -115,9 +115,9 @@ def inference_path(net: nn.Module, device: torch.device, optimize: bool = True
     onnxruntime (:class:`OnnxRuntimePath`, G in its canvas layout; G at d = 32, 640x512, 2
     threads: 1.53 s against 1.89 s for folded channels-last torch, 1.97 s for the same in the
     canvas layout, 2.87 s for the public layout), or folded channels-last torch when
-    onnxruntime is missing or the export fails. ``tools/bench_fuse.py`` measures these paths against the public
-    code's layout (zero-padded convolutions, eager fp32). Networks without BatchNorm, or
-    ``optimize=False``, run as they are (eval mode).
+    onnxruntime is missing or the export fails. ``tools/bench_fuse.py`` measures these paths
+    against the public code's layout (zero-padded convolutions, eager fp32). Networks without
+    BatchNorm, or ``optimize=False``, run as they are (eval mode).
     """
     net = net.to(device).eval()
     if not optimize or not count_batchnorm(net):
