@@ -202,18 +202,19 @@ def build_loaders(cfg: Config, *, masks: bool = False, rank: int = 0, world: int
     if check.bad:
         log.warning("leaving out %d unusable pair(s) (data.skip_bad): %s", len(check.bad),
                     check.message())
-    train_ds = PairedDataset(root, check.good(d.train_split), img_size=d.img_size,
-                             augment=d.augment, align=d.align, seed=cfg.train.seed)
-    if len(train_ds) == 0:
+    train_stems, val_stems = check.good(d.train_split), check.good(d.val_split)
+    if not train_stems:  # (checked before the datasets, which would warn about it first)
         raise DataError(f"data set {root}: the training split {d.train_split!r} is empty")
-    val_ds = PairedDataset(root, check.good(d.val_split), img_size=d.img_size, augment=None,
-                           align=d.align, seed=cfg.train.seed)
-    if len(val_ds) == 0:
+    if not val_stems:
         raise DataError(
             f"data set {root}: the validation split {d.val_split!r} (meta/{d.val_split}.txt) is "
             f"empty, so weights/best.pt could not be chosen on held-out data; add a validation "
             f"split, or validate on the training split knowingly with data.val_split="
             f"{d.train_split}")
+    train_ds = PairedDataset(root, train_stems, img_size=d.img_size, augment=d.augment,
+                             align=d.align, seed=cfg.train.seed)
+    val_ds = PairedDataset(root, val_stems, img_size=d.img_size, augment=None, align=d.align,
+                           seed=cfg.train.seed)
     has_labels = bool(train_ds.info.labels)
     provider = None
     if masks:
