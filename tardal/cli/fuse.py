@@ -104,7 +104,11 @@ def pair_inputs(ir: str | Path, vi: str | Path) -> list[tuple[str, Path, Path]]:
                          + ", ".join(vis[s].name for s in only_vi[:10]))
         raise DataError("; ".join(parts))
     if not irs:
-        raise DataError(f"no images found in {ir} and {vi}")
+        both = sorted({d.name for d in ir.iterdir() if d.is_dir()}
+                      & {d.name for d in vi.iterdir() if d.is_dir()})
+        hint = (f" (sub-folders are not searched; both hold {', '.join(both[:5])}: for example "
+                f"--ir {ir / both[0]} --vi {vi / both[0]})" if both else "")
+        raise DataError(f"no images found in {ir} and {vi}{hint}")
     return [(irs[s].name, irs[s], vis[s]) for s in sorted(irs)]
 
 

@@ -152,6 +152,13 @@ def test_errors(tno: Path, checkpoint: Path, tmp_path: Path,
                                                  "--vi", str(tno / "vi"), "--out", out)
     assert "does not exist" in err("--method", "mean", "--ir", str(tmp_path / "x"), "--vi",
                                    str(tno / "vi"), "--out", out)
+    nested = {side: tmp_path / "nested" / side for side in ("ir", "vi")}
+    for side, folder in nested.items():
+        (folder / "train").mkdir(parents=True)
+        (folder / "train" / "07.png").symlink_to((tno / side / "07.png").resolve())
+    msg = err("--method", "mean", "--ir", str(nested["ir"]), "--vi", str(nested["vi"]), "--out",
+              out)
+    assert "no images found" in msg and f"--ir {nested['ir'] / 'train'}" in msg
 
 
 def test_failure_before_the_first_write_leaves_no_output_folder(
