@@ -38,7 +38,8 @@ def _float(value: Any) -> float:
 
 
 def _panels(columns: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """Group columns: ``prefix/AP50/<class>`` columns share one panel, the rest one each."""
+    """Group columns: ``prefix/AP50/<class>`` columns share one panel, the learning rates
+    (``lr/<optimiser>``) another, the rest one each."""
     groups: dict[str, list[str]] = {}
     for col in columns:
         if col in _SKIP:
@@ -46,6 +47,8 @@ def _panels(columns: Sequence[str]) -> list[tuple[str, list[str]]]:
         parts = col.split("/")
         if len(parts) >= 3 and parts[-2] in ("AP50", "AP"):
             key = "/".join(parts[:-1]) + " per class"
+        elif parts[0] == "lr" and len(parts) == 2:
+            key = "learning rates"
         else:
             key = col
         groups.setdefault(key, []).append(col)
@@ -78,7 +81,11 @@ def plot_results(rows: Sequence[Mapping[str, Any]], out: str | Path) -> Path | N
     epochs = [_float(r.get("epoch")) for r in rows]
     ncol = min(6, len(panels))
     nrow = math.ceil(len(panels) / ncol)
-    fig = Figure(figsize=(3.0 * ncol, 2.3 * nrow), dpi=90)
+    width, height = 3.0 * ncol, 2.3 * nrow  # inches
+    fig = Figure(figsize=(width, height), dpi=90)
+    # fixed margins in inches (tight_layout measured every label: seconds for a long run's grid)
+    fig.subplots_adjust(left=0.55 / width, right=1 - 0.1 / width, bottom=0.3 / height,
+                        top=1 - 0.25 / height, wspace=0.35, hspace=0.45)
     for i, (title, cols) in enumerate(panels):
         ax = fig.add_subplot(nrow, ncol, i + 1)
         for col in cols:
@@ -90,7 +97,6 @@ def plot_results(rows: Sequence[Mapping[str, Any]], out: str | Path) -> Path | N
         ax.grid(alpha=0.3)
         if len(cols) > 1:
             ax.legend(fontsize=6, loc="best")
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     out = Path(out)

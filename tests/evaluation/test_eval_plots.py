@@ -12,13 +12,16 @@ from tardal.evaluation.plots import PALETTE, _panels, draw_detections, hstack, p
 
 
 def test_results_plot_groups_per_class_columns(tmp_path: Path) -> None:
-    rows = [{"epoch": e, "step": 3 * e, "train/det": 9.0 / e, "val/AP50": 0.1 * e,
+    rows = [{"epoch": e, "step": 3 * e, "lr/G": 1e-3 / e, "lr/det": 2e-3 / e,
+             "train/det": 9.0 / e, "val/AP50": 0.1 * e,
              "val/AP50/Car": 0.2 * e, "val/AP50/Bus": 0.05 * e,
              "train/bridge": "" if e < 2 else 1.0,
              "time_s": 4.0} for e in (1, 2, 3)]
     panels = dict(_panels(list(rows[0])))
-    assert set(panels) == {"train/det", "val/AP50", "val/AP50 per class", "train/bridge"}
+    assert set(panels) == {"learning rates", "train/det", "val/AP50", "val/AP50 per class",
+                           "train/bridge"}
     assert panels["val/AP50 per class"] == ["val/AP50/Car", "val/AP50/Bus"]
+    assert panels["learning rates"] == ["lr/G", "lr/det"]
     path = plot_results(rows, tmp_path / "results.png")
     img = cv2.imread(str(path))
     assert img is not None and img.shape[0] > 100 and img.shape[1] > 4 * 200
