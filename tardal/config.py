@@ -169,6 +169,10 @@ class TrainConfig:
     deterministic: bool = False  # torch deterministic algorithms (CPU runs are bit-exact anyway)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
     channels_last: bool = False  # channels-last memory layout of the networks (faster on CPU)
+    # CPU: the C allocator (glibc) keeps freed memory for reuse instead of page-faulting every
+    # large activation in again each step: faster large runs for a higher peak of memory
+    # (measured in tardal/engine/device.py)
+    keep_memory: bool = False
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile G and the detector (slow start, faster steps on GPU)
     # frontend: fuse each training pair once at its own size (8-bit, in memory) and augment the

@@ -20,7 +20,7 @@ from torch import nn
 from tardal.config import Config
 from tardal.detect.ema import ModelEMA
 from tardal.engine import distributed
-from tardal.engine.device import resolve_device
+from tardal.engine.device import keep_freed_memory, resolve_device
 from tardal.engine.optim import build_optimizer
 from tardal.losses.criterion import FusionCriterion
 
@@ -119,6 +119,8 @@ def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
     dev = resolve_device(cfg.train.device) if device is None else torch.device(device)
     if info.enabled and dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
+    if dev.type == "cpu" and cfg.train.keep_memory:
+        keep_freed_memory()
     models = {k: m.to(dev) for k, m in mode.build_models(cfg, list(names), restore=restore).items()}
     if cfg.train.channels_last:
         models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}

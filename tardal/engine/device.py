@@ -1,10 +1,20 @@
-"""Choosing the compute device once, from ``train.device``."""
+"""Choosing the compute device once, from ``train.device``; the CPU allocator's setting."""
 
 from __future__ import annotations
+
+import ctypes
+import logging
+import platform
 
 import torch
 
 from tardal.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: glibc's ``mallopt`` parameters (``<malloc.h>``)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+_kept = False
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -24,3 +34,35 @@ def resolve_device(spec: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {spec!r} requested but CUDA is not available here")
     return device
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's allocator keep freed memory for reuse instead of returning it to the system
+    (``train.keep_memory``, off by default; once per process, for the rest of it).
+
+    By default glibc serves every block above 32 MB with a fresh ``mmap`` and unmaps it when it
+    is freed, so each CPU training step page-faults, and the kernel zeroes, its large
+    activations again. With ``mmap`` off and no trimming, freed blocks are reused from the heap,
+    as a GPU caching allocator does. Measured on 2 threads, batch 8: G's forward + backward at
+    d = 4, 256 px 0.535-0.546 s against 0.653-0.699 s, at d = 32, 320 px 11.8 s against 20.7 s;
+    the whole ``ct`` step (``tools/bench_train.py``) at d = 32, 320 px 17.8 s against 21.1 s
+    (medians of four runs each; the runs vary by 2-3 s), for a peak of 7.3-7.4 GB against 4.8-4.9
+    GB (the heap keeps its high-water mark and fragments); at the shipped synthetic config no
+    difference beyond noise. Returns whether the setting is in force; elsewhere than glibc (macOS, Windows, musl)
+    nothing changes.
+    """
+    global _kept
+    if _kept:
+        return True
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        # no mmap for large blocks; no trimming below 2 GB free; grow the heap 256 MB at a time
+        # (address space: pages cost memory only once written)
+        _kept = all(libc.mallopt(param, value) == 1 for param, value in (
+            (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_TOP_PAD, 256 * 2**20)))
+    except (OSError, AttributeError) as exc:
+        log.debug("mallopt unavailable: %s", exc)
+        return False
+    return _kept
