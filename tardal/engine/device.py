@@ -48,8 +48,8 @@ def keep_freed_memory() -> bool:
     the whole ``ct`` step (``tools/bench_train.py``) at d = 32, 320 px 17.8 s against 21.1 s
     (medians of four runs each; the runs vary by 2-3 s), for a peak of 7.3-7.4 GB against 4.8-4.9
     GB (the heap keeps its high-water mark and fragments); at the shipped synthetic config no
-    difference beyond noise. Returns whether the setting is in force; elsewhere than glibc (macOS, Windows, musl)
-    nothing changes.
+    difference beyond noise. Returns whether the setting is in force; elsewhere than glibc
+    (macOS, Windows, musl) nothing changes.
     """
     global _kept
     if _kept:
