@@ -1,12 +1,15 @@
 """`tardal demo [--out DIR] [--quick] [--num N] [--epochs E] [--panels K] [--data DIR]
-[--modes ct,ir,vis] [--jobs J]`: the main job.
+[--modes ct,ir,vis] [--jobs J] [--precision P]`: the main job.
 
 Generates a small synthetic benchmark, trains ``ct`` (fusion trained for detection) and the
 references ``ir`` and ``vis`` on the CPU, scores all three on the same test split, prints the
 comparison and writes demo panels (infrared | visible | fused, with each detector's boxes).
 Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds). With two or more
 cores the runs train side by side in worker processes (``ct`` beside ``ir`` then ``vis``; one
-thread each on two cores), ``--jobs 1`` trains them one after the other.
+thread each on two cores), ``--jobs 1`` trains them one after the other. ``--precision bf16``
+trains in bf16 autocast on the CPU too (``train.cpu_amp``): on a CPU that computes bf16
+natively (AVX512-BF16 or AMX), about 1.3x faster for a lower AP (see
+:func:`tardal.demo.precision_settings`).
 
 ``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
 ``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
@@ -44,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=0,
                    help="runs trained at once in worker processes (default 0: one per CPU core "
                         "up to the number of runs; 1: one after the other in this process)")
+    p.add_argument("--precision", default="config", choices=("config", "fp32", "bf16"),
+                   help="config (default): the shipped config's, bf16 autocast on CUDA and fp32 "
+                        "on the CPU; bf16: on the CPU too (faster where the CPU computes bf16 "
+                        "natively, for a lower AP)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -70,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     modes = check_modes(args.modes.split(","))
     result = run_demo(args.out, quick=args.quick, num=args.num, epochs=args.epochs,
                       panels=args.panels, progress=not args.no_progress, data=args.data,
-                      modes=modes, jobs=args.jobs)
+                      modes=modes, jobs=args.jobs, precision=args.precision)
     print()
     print(result.table)
     s = result.seconds

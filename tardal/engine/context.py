@@ -20,7 +20,7 @@ from torch import nn
 from tardal.config import Config
 from tardal.detect.ema import ModelEMA
 from tardal.engine import distributed
-from tardal.engine.device import keep_freed_memory, resolve_device
+from tardal.engine.device import BF16_FLAGS, keep_freed_memory, native_bf16, resolve_device
 from tardal.engine.optim import build_optimizer
 from tardal.losses.criterion import FusionCriterion
 
@@ -45,7 +45,8 @@ class Context:
         base_lr: each optimiser's learning rate before the schedule factor.
         criterion: the fusion criterion of modes that train G on L_f, else None.
         ema: the detector's moving average, when the mode has a detector and ``train.ema``.
-        amp_dtype: the autocast dtype (bf16 on CUDA with ``train.amp``), None for fp32.
+        amp_dtype: the autocast dtype (bf16 on CUDA with ``train.amp``, on the CPU with
+            ``train.cpu_amp``), None for fp32.
         dist: this process's rank and the number of processes (torch.distributed).
         wrappers: DistributedDataParallel wrappers of the trained G and detector in a
             multi-process run (the training forward goes through them: :meth:`net`).
@@ -135,7 +136,12 @@ def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
     if DETECTOR in models and cfg.train.ema:
         ema = ModelEMA(models[DETECTOR], decay=cfg.train.ema_decay, tau=cfg.train.ema_tau)
     criterion = FusionCriterion.from_config(cfg.loss) if mode.trains_fusion_loss else None
-    amp = torch.bfloat16 if cfg.train.amp and dev.type == "cuda" else None
+    amp = None
+    if (cfg.train.amp and dev.type == "cuda") or (cfg.train.cpu_amp and dev.type == "cpu"):
+        amp = torch.bfloat16
+    if amp is not None and dev.type == "cpu" and not native_bf16():
+        log.warning("train.cpu_amp: this CPU has no native bf16 (no %s flag), so bf16 is "
+                    "emulated and likely no faster than fp32", " or ".join(BF16_FLAGS))
     if cfg.train.compile:
         for key in (GENERATOR, DETECTOR):
             if key in models and not restore:

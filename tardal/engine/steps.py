@@ -69,9 +69,24 @@ def backward_and_step(ctx: Context, loss: torch.Tensor, keys: Iterable[str]) -> 
             opt.step()
 
 
+def float32(tree: Any) -> Any:
+    """``tree`` (tensors in dicts, lists, tuples) with every floating tensor in float32."""
+    if isinstance(tree, torch.Tensor):
+        return tree.float() if tree.is_floating_point() else tree
+    if isinstance(tree, Mapping):
+        return {k: float32(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(float32(v) for v in tree)
+    return tree
+
+
 def detector_loss(ctx: Context, images: torch.Tensor, batch: Mapping[str, Any]
                   ) -> tuple[torch.Tensor, Terms]:
     """``L_det`` of the detector (training mode) on ``images`` (B,3,H,W) in [0,1].
+
+    The forward runs under the run's autocast, the loss on its outputs in float32: in bf16,
+    BCE with logits rounds ``log(1 + exp(-|x|))`` to 0 once ``|x|`` passes about 6, so every
+    confident score (the head starts near -10) would add nothing to ``cls``.
 
     Returns the gain-weighted total (differentiable w.r.t. the detector's parameters and the
     images) and the unweighted terms (``box``, ``cls``, ``dfl`` or ``l1``), detached.
@@ -79,7 +94,7 @@ def detector_loss(ctx: Context, images: torch.Tensor, batch: Mapping[str, Any]
     with part("detector forward + loss"):
         with ctx.autocast():
             preds = ctx.net(DETECTOR)(images)
-        total, terms = ctx.models[DETECTOR].loss(preds, batch)
+        total, terms = ctx.models[DETECTOR].loss(float32(preds), batch)
     return total, {"det": total.detach(), **terms}
 
 

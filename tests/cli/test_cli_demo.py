@@ -64,9 +64,12 @@ def test_demo_on_a_given_data_set_with_chosen_modes(tmp_path: Path,
                                                                 seed=1)))
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--data", str(data), "--modes", "frontend,early,ir", "--out",
-                 str(out), "--panels", "2", "--no-progress", "--jobs", "1"]) == 0
+                 str(out), "--panels", "2", "--no-progress", "--jobs", "1", "--precision",
+                 "bf16"]) == 0
     assert not (out / "data").exists()  # nothing generated: the given set is used
     data_ = json.loads((out / "comparison.json").read_text())
+    assert data_["cpu_amp"] is True  # --precision bf16 reached the runs
+    assert "cpu_amp: true" in (out / "train" / "early" / "config.yaml").read_text()
     assert set(data_["results"]) == {"frontend", "early", "ir"} and data_["data"] == str(data)
     assert all(r["images"] == 2 for r in data_["results"].values())  # 12 scenes: 2 in test
     header = (out / "comparison.md").read_text().splitlines()[0]
@@ -111,3 +114,18 @@ def test_demo_settings_are_the_shipped_cpu_config() -> None:
             assert demo[section][key] == value, f"{section}.{key}"
     assert demo["data"]["synth"] == shipped["data"]["synth"]
     assert demo["train"]["mode"] == "ct" and demo["train"]["epochs"] == shipped["train"]["epochs"]
+
+
+def test_demo_precision_sets_the_autocast_options() -> None:
+    from tardal.config import load_config
+    from tardal.demo import demo_config
+    from tardal.errors import ConfigError
+
+    shipped = load_config(REPO / "configs" / "synth-ct.yaml").train
+    for precision, amp, cpu_amp in (("config", shipped.amp, shipped.cpu_amp),
+                                    ("fp32", False, False), ("bf16", True, True)):
+        train = demo_config(Path("runs/demo"), "ir", precision=precision).train
+        assert (train.amp, train.cpu_amp) == (amp, cpu_amp), precision
+    assert shipped.cpu_amp is False  # the CPU default stays fp32 (bf16 lowered the demo's AP)
+    with pytest.raises(ConfigError, match="--precision"):
+        demo_config(Path("runs/demo"), "ct", precision="fp16")
