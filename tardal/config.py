@@ -175,7 +175,7 @@ class TrainConfig:
     keep_memory: bool = False
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     # bf16 autocast on the CPU as well: faster where the CPU computes bf16 natively (AVX512-BF16,
-    # AMX; tardal.engine.device.native_bf16), emulated and no faster elsewhere
+    # AMX; tardal.engine.device.native_bf16); emulated elsewhere
     cpu_amp: bool = False
     compile: bool = False  # torch.compile G and the detector (slow start, faster steps on GPU)
     # frontend: fuse each training pair once at its own size (8-bit, in memory) and augment the

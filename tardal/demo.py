@@ -296,6 +296,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
     ``precision``: see :func:`precision_settings`."""
     from tardal.engine import train
     from tardal.engine.data import ensure_dataset
+    from tardal.engine.device import resolve_device
     from tardal.engine.evaluate import evaluate_run, load_run
     from tardal.evaluation import markdown_comparison, write_json
     from tardal.evaluation.html import pr_curves, write_html_report
@@ -307,8 +308,6 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
     options: dict[str, Any] = dict(quick=quick, num=num, epochs=epochs, data=data,
                                    precision=precision)
     first_cfg = demo_config(out, modes[0], **options)  # (checks precision too)
-    from tardal.engine.device import resolve_device
-
     if resolve_device(first_cfg.train.device).type == "cpu":
         log.info("demo: training on the CPU in %s (--precision %s)",
                  "bf16 autocast" if first_cfg.train.cpu_amp else "fp32", precision)

@@ -141,7 +141,8 @@ def build_context(cfg: Config, names: Sequence[str], *, restore: bool = False,
         amp = torch.bfloat16
     if amp is not None and dev.type == "cpu" and not native_bf16():
         log.warning("train.cpu_amp: this CPU has no native bf16 (no %s flag), so bf16 is "
-                    "emulated and likely no faster than fp32", " or ".join(BF16_FLAGS))
+                    "emulated: check that it is faster here (tools/bench_train.py "
+                    "train.cpu_amp=true)", " or ".join(BF16_FLAGS))
     if cfg.train.compile:
         for key in (GENERATOR, DETECTOR):
             if key in models and not restore:

@@ -79,7 +79,7 @@ def native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
 
     Where it does, ``train.cpu_amp`` (bf16 autocast on the CPU) makes a training step faster:
     on a Zen 4 core, YOLOv8n's forward + backward at 256 px, batch 8, one thread took 0.24 s
-    against 0.40-0.44 s in fp32. Elsewhere oneDNN emulates bf16, with no gain to expect. ``""``
+    against 0.40-0.44 s in fp32. Elsewhere oneDNN emulates bf16 (not measured here). ``""``
     where the file cannot be read (macOS, Windows).
     """
     try:
