@@ -8,8 +8,8 @@ Several minutes on two CPU cores; ``--quick`` is a tiny smoke run (seconds). Wit
 cores the runs train side by side in worker processes (``ct`` beside ``ir`` then ``vis``; one
 thread each on two cores), ``--jobs 1`` trains them one after the other. ``--precision bf16``
 trains in bf16 autocast on the CPU too (``train.cpu_amp``): on a CPU that computes bf16
-natively (AVX512-BF16 or AMX), about 1.3x faster for a lower AP (see
-:func:`tardal.demo.precision_settings`).
+natively (AVX512-BF16 or AMX), about 1.3x faster, with `ct`'s AP lower at two seeds of three
+(see :func:`tardal.demo.precision_settings`).
 
 ``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
 ``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="config", choices=("config", "fp32", "bf16"),
                    help="config (default): the shipped config's, bf16 autocast on CUDA and fp32 "
                         "on the CPU; bf16: on the CPU too (faster where the CPU computes bf16 "
-                        "natively, for a lower AP)")
+                        "natively)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
