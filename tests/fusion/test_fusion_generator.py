@@ -147,6 +147,36 @@ def test_gradients_reach_every_parameter() -> None:
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
 
 
+def test_channels_last_training_gives_the_contiguous_gradients_in_channels_last() -> None:
+    """On the CPU a channels-last G runs its small BatchNorms on contiguous copies; the
+    gradients equal those of a contiguous G, and every block's input gradient comes back
+    channels-last (mixed layouts slow the backward several times)."""
+    torch.manual_seed(0)
+    plain = TarDALGenerator(dim=4, depth=3).train()
+    fast = TarDALGenerator(dim=4, depth=3).train()
+    fast.load_state_dict(plain.state_dict())
+    fast = fast.to(memory_format=torch.channels_last)
+    ir, vis = torch.rand(2, 1, 30, 26), torch.rand(2, 1, 30, 26)
+    layouts: list[bool] = []
+
+    def record(module: nn.Module, args: tuple) -> None:
+        if args[0].requires_grad:
+            args[0].register_hook(lambda g: layouts.append(
+                g.is_contiguous(memory_format=torch.channels_last)))
+
+    for block in [fast.encoder, *fast.dense, *fast.head]:
+        block.register_forward_pre_hook(record)
+    outs = []
+    for net in (plain, fast):
+        out = net(ir, vis)
+        (out - 0.3).pow(2).mean().backward()
+        outs.append(out.detach())
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert len(layouts) == 7 and all(layouts)  # every block but the encoder (input: no grad)
+
+
 def test_large_image_in_one_pass() -> None:
     g = TarDALGenerator(dim=2, depth=1).eval()
     with torch.inference_mode():
