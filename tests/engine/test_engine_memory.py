@@ -57,6 +57,9 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again() -> None:
 def test_keep_memory_is_a_train_option() -> None:
     from tardal.config import load_config
 
-    assert load_config(REPO / "configs" / "synth-ct.yaml").train.keep_memory is False
+    from tardal.config import TrainConfig
+
+    assert TrainConfig().keep_memory is False  # off unless a config asks for it
+    assert load_config(REPO / "configs" / "synth-ct.yaml").train.keep_memory is True
     assert load_config(REPO / "configs" / "synth-ct.yaml",
-                       ["train.keep_memory=true"]).train.keep_memory is True
+                       ["train.keep_memory=false"]).train.keep_memory is False
