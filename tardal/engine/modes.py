@@ -250,7 +250,7 @@ class FrontendMode(_DetectOnly):
 
     def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad(), ctx.autocast():
+        with torch.no_grad(), ctx.autocast(GENERATOR):
             fused = ctx.models[GENERATOR](ir, rgb_to_y(vis)).float()
         return detector_view(ctx.cfg, fused, vis), fused
 
@@ -295,7 +295,7 @@ class FusionOnlyMode(Mode):
         return self.objective.step(ctx, state, batch)
 
     def view(self, ctx: Context, ir: torch.Tensor, vis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad(), ctx.autocast():
+        with torch.no_grad(), ctx.autocast(GENERATOR):
             fused = ctx.models[GENERATOR](ir, rgb_to_y(vis)).float()
         return detector_view(ctx.cfg, fused, vis), fused
 

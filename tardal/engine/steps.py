@@ -92,7 +92,7 @@ def detector_loss(ctx: Context, images: torch.Tensor, batch: Mapping[str, Any]
     images) and the unweighted terms (``box``, ``cls``, ``dfl`` or ``l1``), detached.
     """
     with part("detector forward + loss"):
-        with ctx.autocast():
+        with ctx.autocast(DETECTOR):
             preds = ctx.net(DETECTOR)(images)
         total, terms = ctx.models[DETECTOR].loss(float32(preds), batch)
     return total, {"det": total.detach(), **terms}
@@ -150,8 +150,9 @@ def critic_steps(ctx: Context, fused: torch.Tensor, ir: torch.Tensor, vis_y: tor
 
 
 def generator_forward(ctx: Context, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
-    """``u = G(ir, vis_y)`` under the run's autocast (the caller picks the grad mode)."""
-    with part("G forward"), ctx.autocast():
+    """``u = G(ir, vis_y)``, under the run's autocast with ``train.amp_fusion`` (the caller
+    picks the grad mode)."""
+    with part("G forward"), ctx.autocast(GENERATOR):
         return ctx.net(GENERATOR)(ir, vis_y)
 
 

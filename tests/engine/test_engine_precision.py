@@ -48,23 +48,31 @@ def test_cpu_amp_sets_bf16_autocast_and_warns_without_native_bf16(
         with caplog.at_level(logging.WARNING, logger="tardal.engine.context"):
             ctx = build_context(make_cfg("train.cpu_amp=true"), [])
         assert ctx.amp_dtype is torch.bfloat16
-        with ctx.autocast():
+        with ctx.autocast("det"):
             assert torch.is_autocast_enabled("cpu")
             assert torch.get_autocast_dtype("cpu") is torch.bfloat16
+        with ctx.autocast("G"):  # G stays fp32 unless train.amp_fusion
+            assert not torch.is_autocast_enabled("cpu")
         assert ("no native bf16" in caplog.text) is warned
+    with build_context(make_cfg("train.cpu_amp=true", "train.amp_fusion=true"), []).autocast("G"):
+        assert torch.is_autocast_enabled("cpu")
 
 
-def test_a_ct_step_in_bf16_matches_fp32_within_bf16_rounding(make_cfg: MakeCfg) -> None:
+@pytest.mark.parametrize("fusion", ["false", "true"])
+def test_a_ct_step_in_bf16_matches_fp32_within_bf16_rounding(make_cfg: MakeCfg,
+                                                             fusion: str) -> None:
     """The same first ct step (same weights, batch and random draws) in fp32 and in bf16
-    autocast: every loss term agrees to bf16's precision, G's convolutions ran in bf16, and
-    the step still moves every network."""
+    autocast (the detector, and G too with ``train.amp_fusion``): every loss term agrees to
+    bf16's precision, G's convolutions ran in the precision asked for, and the step still
+    moves every network."""
     logs, moved = {}, {}
     for amp in ("false", "true"):
-        mode, ctx, batch = context_for(make_cfg(*CT, f"train.cpu_amp={amp}"))
+        mode, ctx, batch = context_for(make_cfg(*CT, f"train.cpu_amp={amp}",
+                                                f"train.amp_fusion={fusion}"))
         before = {k: [p.detach().clone() for p in m.parameters()] for k, m in ctx.models.items()}
-        with ctx.autocast():
+        with ctx.autocast("G"):
             assert ctx.models["G"](batch["ir"], batch["vis"][:, :1]).dtype == (
-                torch.bfloat16 if amp == "true" else torch.float32)
+                torch.bfloat16 if amp == fusion == "true" else torch.float32)
         torch.manual_seed(0)
         logs[amp] = {k: float(v) for k, v in mode.step(ctx, TrainState(epoch=0), batch).items()}
         moved[amp] = {k: any(not torch.equal(p, q) for p, q in zip(m.parameters(), before[k]))
