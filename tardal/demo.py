@@ -75,10 +75,12 @@ class DemoResult:
 def precision_settings(precision: str = "config") -> list[str]:
     """Config overrides for the demo's ``precision``: ``config`` (the shipped config's: bf16
     autocast on CUDA, fp32 on the CPU), ``fp32``, or ``bf16`` (autocast on CUDA and on the CPU,
-    ``train.cpu_amp``). Measured on two Zen 4 cores (native bf16): bf16 took the demo from 468 s
-    to 362 s; ``ct``'s test AP50 at seeds 0, 1, 2 was 0.678, 0.697, 0.712 in fp32 and 0.598,
-    0.651, 0.742 in bf16 (``ir`` at seeds 1, 2, 3: 0.530, 0.546, 0.637 and 0.548, 0.522, 0.623),
-    so not the default: the shipped runs keep their precision."""
+    ``train.cpu_amp``: the detectors in bf16, G and its critics in fp32, see
+    :meth:`tardal.engine.context.Context.autocast`). Measured on two Zen 4 cores (native bf16):
+    the demo took 466 s in fp32 and 403 s in bf16, with test AP50 ``ct`` 0.678 / 0.714, ``ir``
+    0.646 / 0.586, ``vis`` 0.500 / 0.499 (``ir`` at seeds 0-3: 0.646, 0.530, 0.546, 0.637 in fp32,
+    0.586, 0.548, 0.522, 0.623 in bf16). The default keeps the shipped precision, the same on
+    every CPU."""
     from tardal.errors import ConfigError
 
     if precision == "config":

@@ -15,7 +15,7 @@ table and writes JSON::
     python tools/bench_train.py                                   # shipped synthetic config
     python tools/bench_train.py --size 320 --batch 8 --dim 32 --modes ct,ir
     python tools/bench_train.py --device cuda --size 320 --batch 32 --dim 16 train.amp=true
-    python tools/bench_train.py --modes ct,ir train.cpu_amp=true  # bf16 autocast on the CPU
+    python tools/bench_train.py --modes ct,ir train.cpu_amp=true  # the detector in bf16 on a CPU
 
 ``key=value`` arguments are config overrides applied to every mode.
 """
