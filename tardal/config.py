@@ -177,9 +177,9 @@ class TrainConfig:
     # bf16 autocast on the CPU as well: faster where the CPU computes bf16 natively (AVX512-BF16,
     # AMX; tardal.engine.device.native_bf16); emulated elsewhere
     cpu_amp: bool = False
-    # G's forward under that autocast too. Off: G, its critics and the fusion loss stay fp32
-    # (ct on the synthetic set, CPU, test AP50 at seeds 0 and 3: G in bf16 0.598, 0.594, G in
-    # fp32 with the detector in bf16 0.714, 0.715; tardal/engine/context.py)
+    # G's forward under that autocast too. Off: G stays fp32 (its critics and the fusion loss
+    # are fp32 either way; ct on the synthetic set, CPU, test AP50 at seeds 0 and 3: G in bf16
+    # 0.598, 0.594, G in fp32 with the detector in bf16 0.714, 0.715; tardal/engine/context.py)
     amp_fusion: bool = False
     compile: bool = False  # torch.compile G and the detector (slow start, faster steps on GPU)
     # frontend: fuse each training pair once at its own size (8-bit, in memory) and augment the
