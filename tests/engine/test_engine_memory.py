@@ -55,9 +55,7 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again() -> None:
 
 
 def test_keep_memory_is_a_train_option() -> None:
-    from tardal.config import load_config
-
-    from tardal.config import TrainConfig
+    from tardal.config import TrainConfig, load_config
 
     assert TrainConfig().keep_memory is False  # off unless a config asks for it
     assert load_config(REPO / "configs" / "synth-ct.yaml").train.keep_memory is True
