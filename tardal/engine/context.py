@@ -78,9 +78,13 @@ class Context:
         everything in bf16, 0.610 and 0.727 with G alone in bf16, against 0.714 and 0.715 with
         G in fp32 and the detector in bf16 (0.678 and 0.690 all in fp32).
         """
-        if self.amp_dtype is None or (key == GENERATOR and not self.cfg.train.amp_fusion):
+        if not self.in_autocast(key):
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def in_autocast(self, key: str) -> bool:
+        """Whether the forward of the network ``key`` runs in mixed precision (:meth:`autocast`)."""
+        return self.amp_dtype is not None and (key != GENERATOR or self.cfg.train.amp_fusion)
 
     @property
     def eval_detector(self) -> nn.Module:

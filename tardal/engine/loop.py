@@ -31,7 +31,7 @@ import torch
 from tardal.config import Config, dump_config
 from tardal.engine import checkpoint as ckpt_io
 from tardal.engine import distributed
-from tardal.engine.context import Context, build_context
+from tardal.engine.context import DETECTOR, GENERATOR, Context, build_context
 from tardal.engine.data import Loaders, build_loaders, to_device
 from tardal.engine.modes import Mode, get_mode
 from tardal.engine.optim import lr_factor, schedule_length, set_learning_rates
@@ -159,7 +159,6 @@ def train(cfg: Config, *, resume: str | Path | None = None, max_epochs: int | No
 
 def _cache_frontend(loaders: Loaders, ctx: Context) -> None:
     """Fuse every training pair once with the frozen front-end (``train.cache_fused``)."""
-    from tardal.checkpoint import GENERATOR
     from tardal.engine.data import fuse_dataset
 
     dataset = loaders.train.dataset.pairs
@@ -209,9 +208,11 @@ def _train(cfg: Config, mode: Mode, info: distributed.DistInfo, resume_path: Pat
     preview = _preview_batch(loaders, cfg.train.preview) if writes else None
     total, warmup = schedule_length(cfg.train, len(loaders.train))
     t = cfg.train
+    mixed = [name for key, name in ((GENERATOR, "G"), (DETECTOR, "the detector"))
+             if key in ctx.models and ctx.in_autocast(key)]
     log.info("mode %s on %s%s%s; data %s (%d train / %d val pairs); run folder %s", mode.name,
              ctx.device, f" (rank {info.rank} of {info.world})" if info.enabled else "",
-             " in bf16 autocast" if ctx.amp_dtype is not None else "",
+             f" ({' and '.join(mixed)} in bf16 autocast)" if mixed else "",
              loaders.root, len(loaders.train.dataset), len(loaders.val.dataset), run_dir)
     end = t.epochs if max_epochs is None else min(t.epochs, state.epoch + max_epochs)
     for epoch in range(state.epoch, end):

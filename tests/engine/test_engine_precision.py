@@ -53,6 +53,7 @@ def test_cpu_amp_sets_bf16_autocast_and_warns_without_native_bf16(
             assert torch.get_autocast_dtype("cpu") is torch.bfloat16
         with ctx.autocast("G"):  # G stays fp32 unless train.amp_fusion
             assert not torch.is_autocast_enabled("cpu")
+        assert ctx.in_autocast("det") and not ctx.in_autocast("G")
         assert ("no native bf16" in caplog.text) is warned
     with build_context(make_cfg("train.cpu_amp=true", "train.amp_fusion=true"), []).autocast("G"):
         assert torch.is_autocast_enabled("cpu")
