@@ -178,8 +178,8 @@ class TrainConfig:
     # AMX; tardal.engine.device.native_bf16); emulated elsewhere
     cpu_amp: bool = False
     # G's forward under that autocast too. Off: G stays fp32 (its critics and the fusion loss
-    # are fp32 either way; ct on the synthetic set, CPU, test AP50 at seeds 0 and 3: G in bf16
-    # 0.598, 0.594, G in fp32 with the detector in bf16 0.714, 0.715; tardal/engine/context.py)
+    # are fp32 either way; ct on the synthetic set, CPU, test AP50 at seeds 0-3: all in bf16
+    # 0.598-0.742, G in fp32 with the detector in bf16 0.714-0.803; tardal/engine/context.py)
     amp_fusion: bool = False
     compile: bool = False  # torch.compile G and the detector (slow start, faster steps on GPU)
     # frontend: fuse each training pair once at its own size (8-bit, in memory) and augment the

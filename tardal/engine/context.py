@@ -74,9 +74,9 @@ class Context:
         G (and any fusion network) unless ``train.amp_fusion``.
 
         G stays fp32 by default because in bf16 it cost ``ct`` its detection: on the synthetic
-        set (CPU, 15 epochs) ``ct``'s test AP50 was 0.598 and 0.594 at seeds 0 and 3 with
-        everything in bf16, 0.610 and 0.727 with G alone in bf16, against 0.714 and 0.715 with
-        G in fp32 and the detector in bf16 (0.678 and 0.690 all in fp32).
+        set (CPU, 15 epochs) ``ct``'s test AP50 at seeds 0-3 was 0.598, 0.651, 0.742, 0.594 with
+        everything in bf16, 0.714, 0.803, 0.738, 0.715 with G in fp32 and the detector in bf16,
+        0.678, 0.697, 0.712, 0.690 all in fp32 (G alone in bf16, seeds 0 and 3: 0.610, 0.727).
         """
         if not self.in_autocast(key):
             return contextlib.nullcontext()
