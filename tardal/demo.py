@@ -313,7 +313,8 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
     first_cfg = demo_config(out, modes[0], **options)  # (checks precision too)
     if resolve_device(first_cfg.train.device).type == "cpu":
         log.info("demo: training on the CPU in %s (--precision %s)",
-                 "bf16 autocast" if first_cfg.train.cpu_amp else "fp32", precision)
+                 "fp32, the detectors in bf16 autocast" if first_cfg.train.cpu_amp else "fp32",
+                 precision)
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     t = time.perf_counter()
