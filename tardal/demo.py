@@ -49,6 +49,9 @@ QUICK_SETTINGS: tuple[str, ...] = (
 )
 QUICK_NUM, QUICK_EPOCHS = 20, 1
 RUNS = ("ct", "ir", "vis")
+#: Keys each demo run sets itself (an override of one is refused), with the flag to use instead.
+DEMO_KEYS = {"train.mode": "use --modes", "project": "use --out", "name": "use --out",
+             "data.root": "use --data", "data.generate": "use --data"}
 #: ``--precision`` choices (:func:`precision_settings`)
 PRECISIONS = ("config", "fp32", "bf16")
 #: Modes the demo can train; ``frontend`` detects on the fixed method of :data:`FRONTEND`.
@@ -93,13 +96,19 @@ def precision_settings(precision: str = "config") -> list[str]:
 
 def demo_config(out: Path, mode: str, *, quick: bool = False, num: int | None = None,
                 epochs: int | None = None, data: str | Path | None = None,
-                precision: str = "config") -> Config:
+                precision: str = "config", overrides: Sequence[str] = ()) -> Config:
     """The config of one demo run (``mode`` one of :data:`DEMO_MODES`) writing under ``out``:
     :data:`CONFIG` with the run's paths and mode (and the tiny settings with ``quick``), on
     the synthetic set at ``out/data`` or on the data set at ``data``, in ``precision``
-    (:func:`precision_settings`)."""
+    (:func:`precision_settings`), with the user's ``overrides`` (``key=value``, as for
+    ``tardal train``; not the keys the demo sets per run, :data:`DEMO_KEYS`)."""
     from tardal.errors import ConfigError
 
+    for ov in overrides:
+        key = ov.split("=", 1)[0].strip()
+        if key in DEMO_KEYS:
+            raise ConfigError(f"demo override {ov!r}: the demo sets {key} for each run "
+                              f"({DEMO_KEYS[key]})")
     if not CONFIG.is_file():
         raise ConfigError(f"the demo's config {CONFIG} is missing (it ships with the source tree)")
     extra = [*(QUICK_SETTINGS if quick else ()), f"data.synth.num={QUICK_NUM}"] if quick else []
@@ -110,7 +119,7 @@ def demo_config(out: Path, mode: str, *, quick: bool = False, num: int | None = 
     source = (["data.generate=true", f"data.root={out / 'data'}"] if data is None
               else ["data.generate=false", f"data.root={data}"])
     return load_config(CONFIG, [
-        *source, *extra, *precision_settings(precision), f"train.mode={mode}",
+        *source, *extra, *precision_settings(precision), *overrides, f"train.mode={mode}",
         f"project={out / 'train'}", f"name={mode}", f"train.preview={0 if quick else 4}",
         "train.device=auto",
     ])
@@ -293,10 +302,11 @@ def train_concurrently(out: Path, modes: Sequence[str], lanes: int, **options: A
 def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | None = None,
              epochs: int | None = None, panels: int = 8, progress: bool = True,
              data: str | Path | None = None, modes: Sequence[str] = RUNS,
-             jobs: int = 0, precision: str = "config") -> DemoResult:
+             jobs: int = 0, precision: str = "config", overrides: Sequence[str] = ()
+             ) -> DemoResult:
     """Generate (or use ``data``), train ``modes``, evaluate, compare, draw, report (see the
     module doc). ``jobs``: runs trained at once (0: :func:`demo_lanes` decides);
-    ``precision``: see :func:`precision_settings`."""
+    ``precision``: see :func:`precision_settings`; ``overrides``: see :func:`demo_config`."""
     from tardal.engine import train
     from tardal.engine.data import ensure_dataset
     from tardal.engine.device import resolve_device
@@ -309,8 +319,8 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, num: int | N
     modes = check_modes(modes)
     lanes = demo_lanes(len(modes), jobs)  # (checks jobs before any work)
     options: dict[str, Any] = dict(quick=quick, num=num, epochs=epochs, data=data,
-                                   precision=precision)
-    first_cfg = demo_config(out, modes[0], **options)  # (checks precision too)
+                                   precision=precision, overrides=tuple(overrides))
+    first_cfg = demo_config(out, modes[0], **options)  # (checks precision and overrides too)
     if resolve_device(first_cfg.train.device).type == "cpu":
         log.info("demo: training on the CPU in %s (--precision %s)",
                  "fp32, the detectors in bf16 autocast" if first_cfg.train.cpu_amp else "fp32",

@@ -1,5 +1,5 @@
 """`tardal demo [--out DIR] [--quick] [--num N] [--epochs E] [--panels K] [--data DIR]
-[--modes ct,ir,vis] [--jobs J] [--precision P]`: the main job.
+[--modes ct,ir,vis] [--jobs J] [--precision P] [key=value ...]`: the main job.
 
 Generates a small synthetic benchmark, trains ``ct`` (fusion trained for detection) and the
 references ``ir`` and ``vis`` on the CPU, scores all three on the same test split, prints the
@@ -14,7 +14,8 @@ CPU that computes bf16 natively (AVX512-BF16 or AMX) the demo took 403 s against
 ``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
 ``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
 ``--modes`` picks the runs among ct, tt, frontend (a detector on the fixed mean fusion), early
-(visible and infrared stacked as four channels), ir and vis.
+(visible and infrared stacked as four channels), ir and vis. ``key=value`` overrides (as for ``tardal train``)
+change every run's config, e.g. ``train.epochs=30 data.img_size=320``.
 
 Output (``--out``, default ``runs/demo``)::
 
@@ -52,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "on the CPU; bf16: on the CPU too (faster where the CPU computes bf16 "
                         "natively)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides for every run, as for 'tardal train' "
+                        "(e.g. train.epochs=20 data.img_size=320)")
     p.set_defaults(func=run)
 
 
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     modes = check_modes(args.modes.split(","))
     result = run_demo(args.out, quick=args.quick, num=args.num, epochs=args.epochs,
                       panels=args.panels, progress=not args.no_progress, data=args.data,
-                      modes=modes, jobs=args.jobs, precision=args.precision)
+                      modes=modes, jobs=args.jobs, precision=args.precision,
+                      overrides=args.overrides)
     print()
     print(result.table)
     s = result.seconds

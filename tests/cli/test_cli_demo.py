@@ -95,7 +95,24 @@ def test_demo_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "each mode once" in capsys.readouterr().err
     assert main(["demo", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "no data.yaml in it" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "o"), "project=elsewhere"]) == 2
+    assert "the demo sets project for each run (use --out)" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "o"), "data.img_sise=192"]) == 2
+    assert "img_sise" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "o"), "data.img_size=-1"]) == 2
+    assert "img_size" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_demo_overrides_reach_every_run_after_the_shipped_settings() -> None:
+    from tardal.demo import demo_config
+
+    for mode in ("ct", "ir"):
+        cfg = demo_config(Path("runs/demo"), mode, epochs=3,
+                          overrides=("data.img_size=192", "train.epochs=7", "loss.beta=1.5"))
+        assert cfg.data.img_size == 192 and cfg.loss.beta == 1.5
+        assert cfg.train.epochs == 7  # the override comes after --epochs
+        assert cfg.train.mode == mode and cfg.name == mode
 
 
 def test_demo_settings_are_the_shipped_cpu_config() -> None:
