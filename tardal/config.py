@@ -71,6 +71,9 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     batch_size: int = 8  # global batch (split over the processes of a torchrun run)
     workers: int = 0  # DataLoader worker processes (persistent across epochs)
+    # ram: decode every training and validation pair once and keep it in memory as stored
+    # (8/16-bit; the same values as reading the files), when it fits in half the free memory
+    cache: Literal["none", "ram"] = "none"
     skip_bad: bool = False  # leave out (and list) unusable pairs instead of stopping; --skip-bad
 
 

@@ -166,35 +166,63 @@ def read_raw(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     return img
 
 
-def _to_unit(img: np.ndarray) -> np.ndarray:
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations now (Linux ``MemAvailable``; elsewhere the
+    free pages), or None where neither can be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def to_unit(img: np.ndarray) -> np.ndarray:
+    """An image as decoded (uint8, uint16, or float32 already in [0, 1]) as float32 in [0, 1]."""
+    if img.dtype == np.float32:
+        return img
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / np.float32(scale)
 
 
-def read_ir(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
-    """Infrared image as (H, W) float32 in [0, 1] (``max_pixels``: see :func:`read_raw`)."""
+def decode_ir(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Infrared image, one plane at its stored depth: (H, W) uint8 or uint16, or float32 in
+    [0, 1] (BT.601 luma) for a colour file; :func:`to_unit` of it is :func:`read_ir`'s."""
     img = read_raw(path, max_pixels=max_pixels)
     if img.ndim == 3:
         img = img[..., :3]
         if img.shape[2] == 1 or (np.array_equal(img[..., 0], img[..., 1])
                                  and np.array_equal(img[..., 1], img[..., 2])):
-            img = img[..., 0]
-        else:
-            unit = _to_unit(img)
-            return (0.114 * unit[..., 0] + 0.587 * unit[..., 1] + 0.299 * unit[..., 2]).astype(np.float32)
-    return _to_unit(img)
+            return np.ascontiguousarray(img[..., 0])
+        unit = to_unit(img)
+        return (0.114 * unit[..., 0] + 0.587 * unit[..., 1] + 0.299 * unit[..., 2]).astype(np.float32)
+    return img
+
+
+def decode_rgb(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Visible image as (H, W, 3) RGB at its stored depth (uint8 or uint16); :func:`to_unit` of
+    it is :func:`read_rgb`'s."""
+    img = read_raw(path, max_pixels=max_pixels)
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    if img.shape[2] == 1:
+        return np.repeat(img, 3, axis=2)
+    return cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+
+
+def read_ir(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Infrared image as (H, W) float32 in [0, 1] (``max_pixels``: see :func:`read_raw`)."""
+    return to_unit(decode_ir(path, max_pixels=max_pixels))
 
 
 def read_rgb(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     """Visible image as (H, W, 3) RGB float32 in [0, 1] (``max_pixels``: see :func:`read_raw`)."""
-    img = read_raw(path, max_pixels=max_pixels)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    else:
-        img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
-    return _to_unit(img)
+    return to_unit(decode_rgb(path, max_pixels=max_pixels))
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

@@ -27,21 +27,28 @@ from tardal.data.labels import read_yolo, yolo_to_xyxy
 from tardal.data.layout import Pair, check_pair_size, read_data_yaml, resolve_pairs, split_stems
 from tardal.data.transforms import AugmentSettings, letterbox, random_augment, resize_image
 from tardal.errors import ConfigError, DataError
-from tardal.io import read_ir, read_rgb
+from tardal.io import decode_ir, decode_rgb, to_unit
 
 log = logging.getLogger(__name__)
 
 ALIGN_MODES = ("error", "resize")
 
 
-def read_pair(pair: Pair, align: str = "error") -> tuple[np.ndarray, np.ndarray]:
-    """Decode one pair: ir (H, W) and vis (H, W, 3) RGB, float32 in [0, 1], of equal size.
+def decode_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """One pair as stored: :func:`tardal.io.decode_ir` and :func:`tardal.io.decode_rgb`."""
+    return decode_ir(pair.ir), decode_rgb(pair.vi)
+
+
+def read_pair(pair: Pair, align: str = "error",
+              decoded: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one pair (or take its ``decoded`` form, :func:`decode_pair`): ir (H, W) and vis
+    (H, W, 3) RGB, float32 in [0, 1], of equal size.
 
     With ``align="error"`` images of different sizes raise DataError naming both files and
     sizes; with ``align="resize"`` the visible image is resized to the infrared size.
     """
-    ir = read_ir(pair.ir)
-    vis = read_rgb(pair.vi)
+    ir, vis = (to_unit(img) for img in (decoded or decode_pair(pair)))
     if ir.shape[:2] != vis.shape[:2]:
         if align != "resize":
             check_pair_size(pair.stem, pair.ir, ir.shape[:2], pair.vi, vis.shape[:2],
@@ -118,6 +125,8 @@ class PairedDataset(Dataset):
         self.extra: Any = None
         self.augment = augment
         self.align = align
+        #: every pair decoded, by index (:meth:`cache_images`); None: decoded on each access
+        self.images: list[tuple[np.ndarray, np.ndarray]] | None = None
         self.seed = int(seed)
         self.epoch = 0
         nc = len(self.names)
@@ -137,6 +146,39 @@ class PairedDataset(Dataset):
         """Choose the augmentation draws of ``epoch`` (call before iterating)."""
         self.epoch = int(epoch)
 
+    def cache_images(self, threads: int = 4, budget: float = 0.5) -> bool:
+        """Decode every pair once and keep it in memory as stored (8- or 16-bit planes), so
+        items skip the decoding with the same values. Refused with a warning, leaving the
+        dataset as it was, when the pairs would take more than ``budget`` of the memory
+        available now (estimated from the first pairs). Decoding runs on ``threads`` threads.
+        DataLoader workers started after this share the images (fork, copy-on-write).
+        Returns whether the images are cached."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tardal.io import available_memory
+
+        if self.images is not None or not self.pairs:
+            return self.images is not None
+        first = [decode_pair(p) for p in self.pairs[:4]]
+        need = sum(a.nbytes + b.nbytes for a, b in first) / len(first) * len(self.pairs)
+        free = available_memory()
+        if free is not None and need > budget * free:
+            log.warning("data.cache ram: the %d pairs of split %r would take %.1f GB, more than "
+                        "%.0f %% of the %.1f GB available; reading them from disk instead",
+                        len(self.pairs), self.split, need / 1e9, budget * 100, free / 1e9)
+            return False
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            rest = list(pool.map(decode_pair, self.pairs[len(first):]))
+        self.images = first + rest
+        log.info("data.cache ram: %d pairs of split %r in memory (%.2f GB)", len(self.images),
+                 self.split, self.cached_bytes / 1e9)
+        return True
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes held by :meth:`cache_images` (0 when nothing is cached)."""
+        return sum(a.nbytes + b.nbytes for a, b in self.images or ())
+
     def annotations(self, index: int) -> np.ndarray:
         """(N, 5) float64 normalised ``cls cx cy w h`` of pair ``index`` (no image decoding)."""
         return self._rows[index].copy()
@@ -145,7 +187,7 @@ class PairedDataset(Dataset):
         if not 0 <= index < len(self.pairs):
             raise IndexError(f"index {index} out of range for {len(self.pairs)} pairs")
         pair = self.pairs[index]
-        ir, vis = read_pair(pair, self.align)
+        ir, vis = read_pair(pair, self.align, None if self.images is None else self.images[index])
         if self.extra is not None:  # rides along as a 4th channel through every transform
             vis = np.concatenate([vis, self.extra(index)[..., None]], axis=2)
         h0, w0 = ir.shape[:2]

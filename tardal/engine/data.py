@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -215,6 +216,9 @@ def build_loaders(cfg: Config, *, masks: bool = False, rank: int = 0, world: int
                              align=d.align, seed=cfg.train.seed)
     val_ds = PairedDataset(root, val_stems, img_size=d.img_size, augment=None, align=d.align,
                            seed=cfg.train.seed)
+    if d.cache == "ram":  # before the workers start, so they share the images
+        for ds in (train_ds, val_ds):
+            ds.cache_images(threads=min(8, os.cpu_count() or 1))
     has_labels = bool(train_ds.info.labels)
     provider = None
     if masks:

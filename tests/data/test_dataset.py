@@ -216,3 +216,39 @@ def test_exclude_leaves_pairs_out(make_set) -> None:
     assert len(PairedDataset(root, "train", exclude=())) == 5
     with pytest.raises(ConfigError, match="exclude must be a collection of stems"):
         PairedDataset(root, "train", exclude="s1")
+
+
+def test_cached_images_give_the_same_items(make_set, caplog: pytest.LogCaptureFixture,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_set(6, 32, 40)
+    grey = (np.arange(1280) % 256).astype(np.uint8).reshape(32, 40)
+    write_png(root / "ir" / "s0.png", np.stack([grey] * 3, axis=2))  # 3 identical planes
+    write_png(root / "ir" / "s1.png", grey.astype(np.uint16) * np.uint16(257))  # 16-bit
+    colour = np.stack([grey, grey[::-1], grey[:, ::-1]], axis=2)
+    write_png(root / "ir" / "s2.png", colour)  # a colour infrared file: its luma
+    write_png(root / "vi" / "s3.png", grey)  # a grey visible file: repeated
+    aug = AugmentConfig(hflip=0.5, scale=(0.6, 1.4), crop=0.7)
+    plain = PairedDataset(root, "train", img_size=32, augment=aug, seed=3)
+    cached = PairedDataset(root, "train", img_size=32, augment=aug, seed=3)
+    assert cached.cached_bytes == 0 and cached.cache_images(threads=2)
+    assert cached.images is not None and len(cached.images) == 6
+    assert cached.images[1][0].dtype == np.uint16 and cached.images[0][0].dtype == np.uint8
+    assert cached.images[0][0].shape == (32, 40)  # one plane kept of three identical ones
+    assert cached.cached_bytes == sum(a.nbytes + b.nbytes for a, b in cached.images)
+    for image in (root / "ir" / "s0.png", root / "vi" / "s0.png"):
+        image.unlink()  # the cache needs no file any more
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(1, 6):
+            a, b = plain[i], cached[i]
+            for key in ("ir", "vis", "boxes_xyxy"):
+                assert torch.equal(a[key], b[key]), (epoch, i, key)
+    assert cached[0]["ir"].shape == (1, 32, 32)
+    # too big for the memory available: refused with a warning, nothing cached
+    import tardal.io
+
+    small = PairedDataset(make_set(3, 32, 32, name="small"), "train")
+    monkeypatch.setattr(tardal.io, "available_memory", lambda: 10_000)
+    assert not small.cache_images()
+    assert small.images is None and "reading them from disk instead" in caplog.text

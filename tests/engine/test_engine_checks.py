@@ -123,3 +123,23 @@ def test_masks_from_the_workers_equal_the_providers_on_real_pairs(shared_data: P
         # the provider's mask of the trained pixels, none on the letterbox padding
         assert torch.equal(batch["mask"], reference * batch["valid"]), provider
         assert 0.0 < float(batch["mask"].mean()) < 0.5
+
+
+def test_ram_cache_feeds_the_workers_the_same_batches(make_cfg: MakeCfg) -> None:
+    import torch
+
+    from tardal.engine.data import build_loaders
+
+    with pytest.raises(ConfigError, match="data.cache"):
+        make_cfg("data.cache=disk")
+    batches = {}
+    for cache in ("none", "ram"):
+        loaders = build_loaders(make_cfg(f"data.cache={cache}", "data.workers=1"), masks=True)
+        for loader in (loaders.train, loaders.val):
+            images = loader.dataset.pairs.images
+            assert (images is not None) == (cache == "ram")
+            assert images is None or len(images) == len(loader.dataset)
+        loaders.set_epoch(1)  # augmentation draws of the second epoch
+        batches[cache] = next(iter(loaders.train))
+    for key in ("ir", "vis", "mask", "valid"):
+        assert torch.equal(batches["none"][key], batches["ram"][key]), key
