@@ -183,9 +183,10 @@ def available_memory() -> int | None:
 
 
 def to_unit(img: np.ndarray) -> np.ndarray:
-    """An image as decoded (uint8, uint16, or float32 already in [0, 1]) as float32 in [0, 1]."""
+    """An image as decoded (uint8, uint16, or float32 already in [0, 1]) as a new float32 array
+    in [0, 1] (never the input itself, which may be a cached decode)."""
     if img.dtype == np.float32:
-        return img
+        return img.copy()
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / np.float32(scale)
 
@@ -200,7 +201,8 @@ def decode_ir(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
                                  and np.array_equal(img[..., 1], img[..., 2])):
             return np.ascontiguousarray(img[..., 0])
         unit = to_unit(img)
-        return (0.114 * unit[..., 0] + 0.587 * unit[..., 1] + 0.299 * unit[..., 2]).astype(np.float32)
+        luma = 0.114 * unit[..., 0] + 0.587 * unit[..., 1] + 0.299 * unit[..., 2]  # (BGR order)
+        return luma.astype(np.float32)
     return img
 
 

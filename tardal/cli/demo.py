@@ -14,8 +14,8 @@ CPU that computes bf16 natively (AVX512-BF16 or AMX) the demo took 403 s against
 ``--data DIR`` runs the same comparison on any data set in the canonical layout (made by
 ``tardal data import``; it needs train, val and test splits) instead of the synthetic one;
 ``--modes`` picks the runs among ct, tt, frontend (a detector on the fixed mean fusion), early
-(visible and infrared stacked as four channels), ir and vis. ``key=value`` overrides (as for ``tardal train``)
-change every run's config, e.g. ``train.epochs=30 data.img_size=320``.
+(visible and infrared stacked as four channels), ir and vis. ``key=value`` overrides (as for
+``tardal train``) change every run's config, e.g. ``train.epochs=30 data.img_size=320``.
 
 Output (``--out``, default ``runs/demo``)::
 

@@ -187,7 +187,8 @@ class PairedDataset(Dataset):
         if not 0 <= index < len(self.pairs):
             raise IndexError(f"index {index} out of range for {len(self.pairs)} pairs")
         pair = self.pairs[index]
-        ir, vis = read_pair(pair, self.align, None if self.images is None else self.images[index])
+        cached = None if self.images is None else self.images[index]
+        ir, vis = read_pair(pair, self.align, cached)
         if self.extra is not None:  # rides along as a 4th channel through every transform
             vis = np.concatenate([vis, self.extra(index)[..., None]], axis=2)
         h0, w0 = ir.shape[:2]
