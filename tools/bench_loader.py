@@ -3,7 +3,8 @@
 Builds the training loader of a config exactly as ``tardal train`` does (augmentation,
 letterbox, target masks for the modes that use them) and times whole epochs of it in this
 process (``data.workers=0``, OpenCV and torch on one thread: one worker's throughput), for each
-``--caches`` setting, interleaved ``--repeat`` times. The cache's fill time is reported apart.
+``--caches`` setting, interleaved ``--repeat`` times. Building each loader (the cache's fill
+included) is timed apart.
 Prints a table and writes JSON with the medians.
 
     python tools/bench_loader.py                                   # configs/synth-ct.yaml
