@@ -117,6 +117,9 @@ class LossConfig:
     sdw: Literal["paper", "code", "max"] = "paper"
     beta: float = 1.0  # weight of L_det in the fusion step (ct mode)
     grad: float = 0.0  # max-gradient texture term (tardal/losses/gradient.py); 0: the paper's L_f
+    # the texture term's form: |grad u| against the stronger source's magnitude (L1), the
+    # stronger source's signed Sobel pair, or only where |grad u| falls short of it
+    grad_form: Literal["magnitude", "signed", "deficit"] = "magnitude"
 
 
 @dataclass

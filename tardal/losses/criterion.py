@@ -79,13 +79,16 @@ class FusionCriterion(nn.Module):
 
     def __init__(self, ssim_kind: Literal["ssim", "ms-ssim", "cs"] = "ssim",
                  sdw_form: Literal["paper", "code", "max"] = "paper",
-                 gradient: bool = False) -> None:
+                 gradient: bool = False,
+                 grad_form: Literal["magnitude", "signed", "deficit"] = "magnitude") -> None:
         super().__init__()
         self.ssim_kind, self.sdw_form, self.gradient = ssim_kind, sdw_form, gradient
+        self.grad_form = grad_form
 
     @classmethod
     def from_config(cls, cfg: LossConfig) -> "FusionCriterion":
-        return cls(ssim_kind=cfg.ssim_kind, sdw_form=cfg.sdw, gradient=cfg.grad > 0)
+        return cls(ssim_kind=cfg.ssim_kind, sdw_form=cfg.sdw, gradient=cfg.grad > 0,
+                   grad_form=cfg.grad_form)
 
     def forward(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor, *,
                 mask: torch.Tensor | None = None, d_target: nn.Module | None = None,
@@ -100,7 +103,7 @@ class FusionCriterion(nn.Module):
             "pixel": sdw_pixel_loss(fused, ir, vis_y, self.sdw_form, valid=valid),
         }
         if self.gradient:
-            terms["grad"] = max_gradient_loss(fused, ir, vis_y, valid)
+            terms["grad"] = max_gradient_loss(fused, ir, vis_y, valid, self.grad_form)
         if d_target is not None and d_detail is not None:
             if mask is None:
                 raise DataError("the adversarial terms need the target mask")

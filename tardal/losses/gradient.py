@@ -3,10 +3,13 @@ optional max-gradient content term (``loss.grad``)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tardal.errors import ConfigError
 from tardal.ops.morphology import valid_mean
 
 # Unnormalised 3x3 Sobel kernels: a unit step edge gives |g| = 4.
@@ -60,13 +63,33 @@ class SobelMagnitude(nn.Module):
 
 
 def max_gradient_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
-                      valid: torch.Tensor | None = None) -> torch.Tensor:
-    """``mean(| |grad u| - max(|grad ir|, |grad vis_y|) |)`` over the ``valid`` pixels; scalar.
+                      valid: torch.Tensor | None = None,
+                      form: Literal["magnitude", "signed", "deficit"] = "magnitude"
+                      ) -> torch.Tensor:
+    """The max-gradient texture term over the ``valid`` pixels; scalar.
 
-    Inputs (B,1,H,W) in [0,1]; ``grad`` is the Sobel magnitude divided by 4 (a unit step gives
-    1). It asks G to keep, at each pixel, the stronger of the two sources' edges, the texture
-    term several later fusion methods add to an intensity term; TarDAL's own objective has
-    only the detail critic for texture, so the weight defaults to 0 (``loss.grad``).
+    Inputs (B,1,H,W) in [0,1]; gradients are Sobel responses divided by 4 (a unit step gives 1).
+    It asks G to keep, at each pixel, the stronger of the two sources' edges, the texture term
+    several later fusion methods add to an intensity term; TarDAL's own objective has only the
+    detail critic for texture, so the weight defaults to 0 (``loss.grad``). ``form``:
+
+    * ``"magnitude"``: ``mean(| |grad u| - max(|grad ir|, |grad vis_y|) |)``;
+    * ``"signed"``: ``mean(|gx_u - gx_s| + |gy_u - gy_s|) / 2`` where ``s`` is, per pixel, the
+      source with the larger Sobel magnitude (the edge's direction and polarity are kept too);
+    * ``"deficit"``: ``mean(relu(max(|grad ir|, |grad vis_y|) - |grad u|))``: only edges
+      weaker than the stronger source's are penalised, so G may sharpen beyond the sources.
     """
+    if form == "signed":
+        (ix, iy), (vx, vy), (ux, uy) = sobel_xy(ir), sobel_xy(vis_y), sobel_xy(fused)
+        take_ir = (ix * ix + iy * iy) >= (vx * vx + vy * vy)
+        tx = torch.where(take_ir, ix, vx).detach()
+        ty = torch.where(take_ir, iy, vy).detach()
+        return valid_mean(((ux - tx).abs() + (uy - ty).abs()) * 0.125, valid)
     target = torch.maximum(sobel_magnitude(ir), sobel_magnitude(vis_y)).detach()
-    return valid_mean((sobel_magnitude(fused) - target).abs() * 0.25, valid)
+    diff = target - sobel_magnitude(fused)
+    if form == "deficit":
+        return valid_mean(torch.relu(diff) * 0.25, valid)
+    if form != "magnitude":
+        raise ConfigError(f"loss.grad_form: expected 'magnitude', 'signed' or 'deficit', "
+                          f"found {form!r}")
+    return valid_mean(diff.abs() * 0.25, valid)
