@@ -87,6 +87,49 @@ def test_max_gradient_term_by_hand() -> None:
     assert bool((half.grad[..., w // 2 - 1] > 0).all())
 
 
+def test_gradient_term_forms_by_hand() -> None:
+    # the visible step rises left to right; an inverted step has the same Sobel magnitude but the
+    # opposite sign: only the signed form tells them apart
+    w = 16
+    vis = torch.zeros(1, 1, 8, w)
+    vis[..., w // 2:] = 1.0
+    ir = torch.full_like(vis, 0.3)
+    inverted = 1.0 - vis
+    assert val(max_gradient_loss(inverted, ir, vis, form="magnitude")) < 1e-3
+    assert val(max_gradient_loss(vis, ir, vis, form="signed")) < 1e-6
+    # Sobel gx is -4 against +4 on the two columns beside the step: |8| / 8 = 1 there, 2 / w
+    # on average; a flat u misses by 4 / 8 on the same columns
+    assert val(max_gradient_loss(inverted, ir, vis, form="signed")) == pytest.approx(
+        2.0 / w, abs=1e-4)
+    flat = torch.full_like(vis, 0.5)
+    assert val(max_gradient_loss(flat, ir, vis, form="signed")) == pytest.approx(1.0 / w, abs=1e-4)
+    # deficit: a sharper edge than the stronger source costs nothing, a weaker one does
+    sharper = vis * 2.0
+    assert val(max_gradient_loss(sharper, ir, vis, form="deficit")) < 1e-3
+    assert val(max_gradient_loss(sharper, ir, vis, form="magnitude")) == pytest.approx(
+        2.0 / w, abs=1e-3)
+    half = vis * 0.5
+    assert val(max_gradient_loss(half, ir, vis, form="deficit")) == pytest.approx(
+        val(max_gradient_loss(half, ir, vis, form="magnitude")), abs=1e-6)
+    # the signed target follows the stronger source per pixel: the infrared's step where it is
+    # the larger one
+    ir_step = torch.zeros_like(vis)
+    ir_step[..., w // 2:] = -2.0
+    assert val(max_gradient_loss(ir_step, ir_step, vis, form="signed")) < 1e-6
+    assert val(max_gradient_loss(vis, ir_step, vis, form="signed")) > 0.1
+    with pytest.raises(ConfigError, match="grad_form"):
+        max_gradient_loss(vis, ir, vis, form="sobel")  # type: ignore[arg-type]
+
+
+def test_criterion_passes_the_gradient_form() -> None:
+    torch.manual_seed(0)
+    ir, vis, u = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    for form in ("signed", "deficit"):
+        terms = FusionCriterion.from_config(LossConfig(grad=1.0, grad_form=form))(u, ir, vis)
+        assert val(terms["grad"]) == pytest.approx(val(max_gradient_loss(u, ir, vis, form=form)))
+    assert val(max_gradient_loss(u, ir, vis, form="deficit")) < val(max_gradient_loss(u, ir, vis))
+
+
 def test_criterion_gradient_term_only_when_weighted() -> None:
     torch.manual_seed(0)
     ir, vis = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
