@@ -18,6 +18,16 @@ training ones (``configs/release.yaml`` was chosen with 8 pairs of ``../shared/d
 day and night, linked into a folder of their own without the two files there that do not
 decode); TNO stays out of every choice.
 
+``--published DIR`` also ranks each variant against published methods' fused outputs of the
+``--eval`` pairs, alone (the "vs published" column: 1 + how many of them are better, per metric,
+as ``tools/bench_baselines.py fusion`` ranks on TNO). ``DIR`` holds ``METHOD/STEM.ext`` (the
+layout of ``tang-conformance/fused``) or ``STEM_METHOD.ext`` (``vifb-conformance/fused``);
+``--published-methods`` picks some of them. The VIFB scenes are not TNO images, so a choice can
+be checked against published methods without touching the test set::
+
+    python tools/study_losses.py --reuse --eval ../shared/data/vifb-conformance \
+        --published ../shared/data/vifb-conformance/fused --variants "..."
+
 The classical anchors (``tardal fuse --method``) put the variants on an absolute footing: on
 TNO (tools/bench_baselines.py fusion), ``laplacian`` ranks 4.9 and ``mean`` 5.9 of 10 against
 the nine published methods.
@@ -81,6 +91,48 @@ def split_folders(root: Path, split: str, dest: Path) -> tuple[Path, Path]:
     return dest / "ir", dest / "vi"
 
 
+def published_folders(root: Path, stems: set[str], dest: Path,
+                      only: list[str] | None = None) -> dict[str, Path]:
+    """Published methods' outputs of the pairs ``stems``, one folder per method.
+
+    ``root`` holds ``METHOD/STEM.ext`` (used as is) or ``STEM_METHOD.ext`` (linked into
+    ``dest/METHOD/STEM.ext``). Methods that lack one of the stems are left out with a warning;
+    ``only`` keeps the named methods (an unknown name stops).
+    """
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted(root.iterdir()):
+        if path.is_dir():
+            found[path.name] = {f.stem: f for f in path.iterdir() if f.is_file()}
+        elif path.is_file() and "_" in path.stem:
+            stem, _, method = path.stem.partition("_")
+            found.setdefault(method, {})[stem] = path
+    if only:
+        unknown = [m for m in only if m not in found]
+        if unknown:
+            raise SystemExit(f"--published-methods: {unknown} not in {root} (have "
+                             f"{sorted(found)})")
+        found = {m: found[m] for m in only}
+    out: dict[str, Path] = {}
+    for method, files in found.items():
+        missing = sorted(stems - files.keys())
+        if missing:
+            log.warning("published %s: no output for %s; left out", method, missing)
+            continue
+        if all(f.parent.name == method for f in files.values()):
+            out[method] = root / method
+            continue
+        folder = dest / method
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem in stems:
+            link = folder / f"{stem}{files[stem].suffix}"
+            if not link.exists():
+                link.symlink_to(files[stem].resolve())
+        out[method] = folder
+    if not out:
+        raise SystemExit(f"--published {root}: no method has outputs for all of {sorted(stems)}")
+    return out
+
+
 def _train_cell(record: dict[str, Any]) -> str:
     if record.get("classical"):
         return "- |"
@@ -138,7 +190,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="score on this folder's ir/ and vi/ pairs instead of RoadScene val")
     p.add_argument("--anchors", default="",
                    help="classical methods fused beside the variants, e.g. mean,laplacian")
+    p.add_argument("--published", default="",
+                   help="published methods' outputs of the --eval pairs (METHOD/STEM.ext or "
+                        "STEM_METHOD.ext): each variant's rank against them is added")
+    p.add_argument("--published-methods", default="",
+                   help="with --published: only these methods (comma-separated)")
     args = p.parse_intermixed_args(argv)
+    if args.published and not args.eval:
+        raise SystemExit("--published needs --eval (the pairs the published outputs fuse)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
 
@@ -188,23 +247,44 @@ def main(argv: list[str] | None = None) -> int:
         training[m] = {"overrides": [f"tardal fuse --method {m}"], "train_s": None,
                        "classical": True}
         variants[m] = [f"(classical: {m})"]
-    means = score_folders(fused, ir, vi, FUSION_METRICS)
+    published: dict[str, Path] = {}
+    if args.published:
+        stems = {f.stem for f in ir.iterdir()}
+        published = published_folders(Path(args.published), stems,
+                                      Path(args.project) / "published" / set_name,
+                                      [m for m in args.published_methods.split(",") if m])
+    means = score_folders({**fused, **{f"{m} (published)": f for m, f in published.items()}},
+                          ir, vi, FUSION_METRICS)
     names = list(fused)
     table = {n: ranks(means, n, [m for m in names if m != n], FUSION_METRICS) for n in names}
+    pub_names = [f"{m} (published)" for m in published]
+    vs_pub = {n: ranks(means, n, pub_names, FUSION_METRICS) for n in names} if published else {}
     result_data = {"config": args.config, "overrides": args.overrides, "data": set_name,
                    "pairs": len(list(ir.iterdir())), "environment": _environment(args.threads),
                    "training": training, "means": means,
                    "ranks": {n: {"per_metric": r, "mean": sum(r.values()) / len(r)}
-                             for n, r in table.items()}}
+                             for n, r in table.items()},
+                   "published": sorted(published),
+                   "ranks_vs_published": {n: {"per_metric": r, "mean": sum(r.values()) / len(r)}
+                                          for n, r in vs_pub.items()}}
     lines = [f"## Loss-weight study, scored on {set_name} ({result_data['pairs']} pairs; "
              "rank among the variants in brackets)", "",
-             "| variant | overrides | " + " | ".join(FUSION_METRICS) + " | mean rank | train s |",
-             "|---" * (len(FUSION_METRICS) + 4) + "|"]
+             "| variant | overrides | " + " | ".join(FUSION_METRICS) + " | mean rank | "
+             + ("vs published | " if published else "") + "train s |",
+             "|---" * (len(FUSION_METRICS) + 4 + bool(published)) + "|"]
     for n in names:
         cells = [f"{means[n][k]:.3f} ({table[n][k]})" for k in FUSION_METRICS]
+        pub = (f"{result_data['ranks_vs_published'][n]['mean']:.2f} | " if published else "")
         lines.append(f"| {n} | {' '.join(variants[n]) or '-'} | " + " | ".join(cells)
-                     + f" | {result_data['ranks'][n]['mean']:.2f} | "
+                     + f" | {result_data['ranks'][n]['mean']:.2f} | " + pub
                      + _train_cell(training[n]))
+    if published:
+        lines += ["", f"Published outputs on the same pairs ({len(published)} methods; "
+                  "'vs published' ranks each variant among them alone):", "",
+                  "| method | " + " | ".join(FUSION_METRICS) + " |",
+                  "|---" * (len(FUSION_METRICS) + 1) + "|"]
+        lines += [f"| {m} | " + " | ".join(f"{means[m][k]:.3f}" for k in FUSION_METRICS) + " |"
+                  for m in pub_names]
     _write(Path(args.out), result_data, "\n".join(lines) + "\n")
     return 0
 

@@ -1,0 +1,88 @@
+"""tools/study_losses.py: published outputs in both layouts, and a tiny study ranked against
+them end to end (one training epoch on generated pairs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tardal.io import write_image
+
+TOOLS = Path(__file__).parents[2] / "tools"
+
+
+@pytest.fixture(scope="module")
+def study():
+    sys.path.insert(0, str(TOOLS))  # the tool imports bench_baselines as its neighbour
+    spec = importlib.util.spec_from_file_location("study_losses", TOOLS / "study_losses.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread: None) -> None:
+    """Tiny tensors: one thread (tests/conftest.py)."""
+
+
+def _img(path: Path, seed: int, size: int = 40, level: float | None = None) -> None:
+    rng = np.random.default_rng(seed)
+    img = rng.random((size, size)) if level is None else np.full((size, size), level)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, img.astype(np.float32))
+
+
+def test_published_folders_both_layouts(study, tmp_path: Path) -> None:
+    nested, flat = tmp_path / "nested", tmp_path / "flat"
+    for stem in ("a", "b"):
+        _img(nested / "M1" / f"{stem}.png", 0)
+        _img(flat / f"{stem}_M2.jpg", 1)
+        _img(flat / f"{stem}_M_3.jpg", 2)  # the method name may hold "_"
+    _img(nested / "M4" / "a.png", 3)  # b missing: left out
+    got = study.published_folders(nested, {"a", "b"}, tmp_path / "dest")
+    assert got == {"M1": nested / "M1"}
+    got = study.published_folders(flat, {"a", "b"}, tmp_path / "dest")
+    assert sorted(got) == ["M2", "M_3"]
+    assert sorted(p.name for p in got["M_3"].iterdir()) == ["a.jpg", "b.jpg"]
+    assert (got["M2"] / "b.jpg").resolve() == (flat / "b_M2.jpg").resolve()
+    assert list(study.published_folders(flat, {"a", "b"}, tmp_path / "d2", ["M2"])) == ["M2"]
+    with pytest.raises(SystemExit, match="M9"):
+        study.published_folders(flat, {"a", "b"}, tmp_path / "d3", ["M9"])
+    with pytest.raises(SystemExit, match="no method"):
+        study.published_folders(nested, {"a", "c"}, tmp_path / "d4")
+
+
+def test_study_ranks_against_published(study, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultra"))
+    src = tmp_path / "roadscene"
+    for i in range(10):
+        _img(src / "ir" / f"{i:02d}.png", i)
+        _img(src / "vi" / f"{i:02d}.png", 100 + i)
+    ev = tmp_path / "eval"
+    for i in range(2):
+        _img(ev / "ir" / f"s{i}.png", 200 + i)
+        _img(ev / "vi" / f"s{i}.png", 300 + i)
+        _img(ev / "fused" / f"s{i}_flat.png", 0, level=0.5)  # a flat grey image: worst on AG
+        _img(ev / "fused" / f"s{i}_noise.png", 400 + i)  # noise: best on AG
+    out = tmp_path / "out"
+    argv = ["--src", str(src), "--data", str(tmp_path / "data"), "--project",
+            str(tmp_path / "proj"), "--out", str(out), "--threads", "1",
+            "--variants", "v=", "--eval", str(ev), "--published", str(ev / "fused"),
+            "train.epochs=1", "data.img_size=32", "data.batch_size=4", "train.preview=0",
+            "train.device=cpu", "data.augment.patch=0"]
+    assert study.main(argv) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["published"] == ["flat", "noise"]
+    vs = report["ranks_vs_published"]["v"]["per_metric"]
+    ag = {m: report["means"][m]["AG"] for m in ("v", "flat (published)", "noise (published)")}
+    # G's image has edges (above the flat one) but not the sharpness of pure noise
+    assert ag["flat (published)"] < ag["v"] < ag["noise (published)"], ag
+    assert vs["AG"] == 2 and report["ranks"]["v"]["per_metric"]["AG"] == 1
+    assert "vs published" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit, match="--eval"):
+        study.main(argv[:argv.index("--eval")] + ["--published", str(ev / "fused")])
