@@ -118,8 +118,9 @@ class LossConfig:
     beta: float = 1.0  # weight of L_det in the fusion step (ct mode)
     grad: float = 0.0  # max-gradient texture term (tardal/losses/gradient.py); 0: the paper's L_f
     # the texture term's form: |grad u| against the stronger source's magnitude (L1), the
-    # stronger source's signed Sobel pair, or only where |grad u| falls short of it
-    grad_form: Literal["magnitude", "signed", "deficit"] = "magnitude"
+    # stronger source's signed Sobel pair, only where |grad u| falls short of it, or the stronger
+    # source's Laplacian-pyramid details (tardal/losses/gradient.py)
+    grad_form: Literal["magnitude", "signed", "deficit", "pyramid"] = "magnitude"
 
 
 @dataclass

@@ -80,7 +80,8 @@ class FusionCriterion(nn.Module):
     def __init__(self, ssim_kind: Literal["ssim", "ms-ssim", "cs"] = "ssim",
                  sdw_form: Literal["paper", "code", "max"] = "paper",
                  gradient: bool = False,
-                 grad_form: Literal["magnitude", "signed", "deficit"] = "magnitude") -> None:
+                 grad_form: Literal["magnitude", "signed", "deficit", "pyramid"] = "magnitude",
+                 ) -> None:
         super().__init__()
         self.ssim_kind, self.sdw_form, self.gradient = ssim_kind, sdw_form, gradient
         self.grad_form = grad_form

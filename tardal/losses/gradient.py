@@ -64,7 +64,7 @@ class SobelMagnitude(nn.Module):
 
 def max_gradient_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
                       valid: torch.Tensor | None = None,
-                      form: Literal["magnitude", "signed", "deficit"] = "magnitude"
+                      form: Literal["magnitude", "signed", "deficit", "pyramid"] = "magnitude"
                       ) -> torch.Tensor:
     """The max-gradient texture term over the ``valid`` pixels; scalar.
 
@@ -77,8 +77,14 @@ def max_gradient_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor
     * ``"signed"``: ``mean(|gx_u - gx_s| + |gy_u - gy_s|) / 2`` where ``s`` is, per pixel, the
       source with the larger Sobel magnitude (the edge's direction and polarity are kept too);
     * ``"deficit"``: ``mean(relu(max(|grad ir|, |grad vis_y|) - |grad u|))``: only edges
-      weaker than the stronger source's are penalised, so G may sharpen beyond the sources.
+      weaker than the stronger source's are penalised, so G may sharpen beyond the sources;
+    * ``"pyramid"``: the mean, over the detail levels of a 4-level Laplacian pyramid, of
+      ``mean(|d_u - d_s|)`` where ``d_s`` is, per coefficient, the source's with the larger
+      magnitude (the ``laplacian`` fusion rule's details, so edges of both sources add up);
+      the base level is left to the intensity terms.
     """
+    if form == "pyramid":
+        return pyramid_detail_loss(fused, ir, vis_y, valid)
     if form == "signed":
         (ix, iy), (vx, vy), (ux, uy) = sobel_xy(ir), sobel_xy(vis_y), sobel_xy(fused)
         take_ir = (ix * ix + iy * iy) >= (vx * vx + vy * vy)
@@ -90,6 +96,26 @@ def max_gradient_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor
     if form == "deficit":
         return valid_mean(torch.relu(diff) * 0.25, valid)
     if form != "magnitude":
-        raise ConfigError(f"loss.grad_form: expected 'magnitude', 'signed' or 'deficit', "
-                          f"found {form!r}")
+        raise ConfigError(f"loss.grad_form: expected 'magnitude', 'signed', 'deficit' or "
+                          f"'pyramid', found {form!r}")
     return valid_mean(diff.abs() * 0.25, valid)
+
+
+def pyramid_detail_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor,
+                        valid: torch.Tensor | None = None, levels: int = 4) -> torch.Tensor:
+    """``max_gradient_loss``'s ``"pyramid"`` form; scalar. ``valid`` is sampled with each level
+    (every other pixel, as the pyramid's own downsampling)."""
+    from tardal.fusion.classical import laplacian_pyramid, pyramid_levels
+
+    n = pyramid_levels(fused.shape[-2], fused.shape[-1], levels)
+    pu = laplacian_pyramid(fused, n)
+    with torch.no_grad():
+        pa, pb = laplacian_pyramid(ir, n), laplacian_pyramid(vis_y, n)
+    terms = []
+    for level, (u, a, b) in enumerate(zip(pu[:-1], pa[:-1], pb[:-1])):
+        target = torch.where(a.abs() >= b.abs(), a, b)
+        v = None if valid is None else valid[..., :: 2 ** level, :: 2 ** level]
+        terms.append(valid_mean((u - target).abs(), v))
+    if not terms:  # too small for a detail level
+        return fused.sum() * 0.0
+    return torch.stack(terms).mean()
