@@ -121,10 +121,42 @@ def test_gradient_term_forms_by_hand() -> None:
         max_gradient_loss(vis, ir, vis, form="sobel")  # type: ignore[arg-type]
 
 
+def test_pyramid_detail_form() -> None:
+    from tardal.fusion.classical import laplacian_fusion
+
+    torch.manual_seed(0)
+    tex = 0.25 + 0.5 * torch.rand(1, 1, 32, 48)
+    flat = torch.full_like(tex, 0.5)
+    # one textured source: its own details are the target, at any brightness
+    assert val(max_gradient_loss(tex, tex, flat, form="pyramid")) < 1e-6
+    assert val(max_gradient_loss(tex + 0.1, flat, tex, form="pyramid")) < 1e-5
+    other = 0.25 + 0.5 * torch.rand(1, 1, 32, 48)
+    mean = (tex + other) * 0.5
+    rule = laplacian_fusion(tex, other)  # the same max-absolute details (up to a re-analysis)
+    assert val(max_gradient_loss(rule, tex, other, form="pyramid")) < 0.5 * val(
+        max_gradient_loss(mean, tex, other, form="pyramid"))
+    # only the valid pixels count: an error confined to the padding costs (nearly) nothing
+    valid = torch.ones_like(tex)
+    valid[..., 24:] = 0.0
+    spoiled = tex.clone()
+    spoiled[..., 40:] = 0.5
+    assert val(max_gradient_loss(spoiled, tex, flat, valid, form="pyramid")) < 0.05 * val(
+        max_gradient_loss(spoiled, tex, flat, form="pyramid"))
+    # the gradient reaches u and descent moves it towards the textured source
+    u = flat.clone().requires_grad_()
+    max_gradient_loss(u, tex, flat, form="pyramid").backward()
+    assert u.grad is not None
+    step = u.detach() - 10.0 * u.grad
+    assert val(max_gradient_loss(step, tex, flat, form="pyramid")) < val(
+        max_gradient_loss(flat, tex, flat, form="pyramid"))
+    tiny = torch.rand(1, 1, 3, 3, requires_grad=True)  # no detail level fits
+    assert val(max_gradient_loss(tiny, tiny.detach(), tiny.detach(), form="pyramid")) == 0.0
+
+
 def test_criterion_passes_the_gradient_form() -> None:
     torch.manual_seed(0)
     ir, vis, u = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
-    for form in ("signed", "deficit"):
+    for form in ("signed", "deficit", "pyramid"):
         terms = FusionCriterion.from_config(LossConfig(grad=1.0, grad_form=form))(u, ir, vis)
         assert val(terms["grad"]) == pytest.approx(val(max_gradient_loss(u, ir, vis, form=form)))
     assert val(max_gradient_loss(u, ir, vis, form="deficit")) < val(max_gradient_loss(u, ir, vis))
