@@ -14,6 +14,7 @@ published methods::
 
     python tools/bench_baselines.py fusion                     # ~30 min on 2 CPU cores
     python tools/bench_baselines.py fusion --methods densefuse,pmgi --reuse
+    python tools/bench_baselines.py fusion --methods none   # the release G and classical only
 
 ``detect``: on the synthetic benchmark at the shipped budget (``configs/synth-ct.yaml``), each
 method's RoadScene-trained network (from the ``fusion`` part, trained here if missing) as a
@@ -182,7 +183,8 @@ def score_folders(fused: dict[str, Path], ir: Path, vi: Path,
 def run_fusion(args: argparse.Namespace) -> None:
     tang = Path(args.tang)
     environment = _environment(args.threads)  # the load before the work
-    methods = args.methods.split(",") if args.methods else list(IRVIS)
+    methods = ([] if args.methods == "none" else
+               args.methods.split(",") if args.methods else list(IRVIS))
     ensure_roadscene(Path(args.roadscene_src), Path(args.roadscene))
     records = trained(methods, args)
     out_root = Path(args.project) / "fused-tno"
@@ -365,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="config overrides key=value for every fusion "
                                                 "method's training run")
     p.add_argument("--methods", default=None,
-                   help="comma-separated fusion methods (detect: none for the references only)")
+                   help="comma-separated fusion methods (none: no trained baseline; fusion: the "
+                        "release G, the classical and the published methods only)")
     p.add_argument("--reuse", action="store_true",
                    help="keep trained weights and finished detection runs found in the outputs")
     p.add_argument("--project", default=str(REPO / "runs" / "bench" / "baselines"))

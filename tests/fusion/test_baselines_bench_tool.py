@@ -92,6 +92,14 @@ def test_fusion_part_end_to_end(bench, tmp_path: Path) -> None:
     again = json.loads((out / "baselines_fusion.json").read_text())
     assert again["training"] == data["training"]
     assert again["means"]["densefuse"] == data["means"]["densefuse"]
+    # --methods none: nothing trained, the classical and published rows only
+    assert bench.main(["fusion", "--methods", "none", "--roadscene-src", str(src),
+                       "--roadscene", str(tmp_path / "canon"), "--tang", str(tang),
+                       "--project", str(tmp_path / "p2"), "--out-dir", str(tmp_path / "o2"),
+                       "--release", str(tmp_path / "none.pt"), "--threads", "1"]) == 0
+    bare = json.loads((tmp_path / "o2" / "baselines_fusion.json").read_text())
+    assert bare["training"] == {} and set(bare["means"]) == set(data["means"]) - {"densefuse"}
+    assert bare["means"]["laplacian"] == data["means"]["laplacian"]
 
 
 def test_multifocus_part_end_to_end(bench, tmp_path: Path) -> None:
