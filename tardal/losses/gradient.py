@@ -105,6 +105,7 @@ def pyramid_detail_loss(fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tens
                         valid: torch.Tensor | None = None, levels: int = 4) -> torch.Tensor:
     """``max_gradient_loss``'s ``"pyramid"`` form; scalar. ``valid`` is sampled with each level
     (every other pixel, as the pyramid's own downsampling)."""
+    # imported here: tardal.fusion imports tardal.losses
     from tardal.fusion.classical import laplacian_pyramid, pyramid_levels
 
     n = pyramid_levels(fused.shape[-2], fused.shape[-1], levels)
