@@ -103,9 +103,11 @@ def published_folders(root: Path, stems: set[str], dest: Path,
     for path in sorted(root.iterdir()):
         if path.is_dir():
             found[path.name] = {f.stem: f for f in path.iterdir() if f.is_file()}
-        elif path.is_file() and "_" in path.stem:
-            stem, _, method = path.stem.partition("_")
-            found.setdefault(method, {})[stem] = path
+        elif path.is_file():  # STEM_METHOD.ext: the longest pair stem it starts with
+            known = [st for st in stems if path.stem.startswith(f"{st}_")]
+            if known:
+                stem = max(known, key=len)
+                found.setdefault(path.stem[len(stem) + 1:], {})[stem] = path
     if only:
         unknown = [m for m in only if m not in found]
         if unknown:

@@ -43,11 +43,15 @@ def test_published_folders_both_layouts(study, tmp_path: Path) -> None:
         _img(nested / "M1" / f"{stem}.png", 0)
         _img(flat / f"{stem}_M2.jpg", 1)
         _img(flat / f"{stem}_M_3.jpg", 2)  # the method name may hold "_"
+        _img(flat / f"x_{stem}_M2.jpg", 3)  # a stem may hold "_" too
     _img(nested / "M4" / "a.png", 3)  # b missing: left out
     got = study.published_folders(nested, {"a", "b"}, tmp_path / "dest")
     assert got == {"M1": nested / "M1"}
     got = study.published_folders(flat, {"a", "b"}, tmp_path / "dest")
-    assert sorted(got) == ["M2", "M_3"]
+    assert sorted(got) == ["M2", "M_3"]  # x_a_M2 belongs to no pair here
+    both = study.published_folders(flat, {"a", "b", "x_a", "x_b"}, tmp_path / "d5")
+    assert sorted(both) == ["M2"]  # M_3 lacks x_a and x_b
+    assert (both["M2"] / "x_a.jpg").resolve() == (flat / "x_a_M2.jpg").resolve()
     assert sorted(p.name for p in got["M_3"].iterdir()) == ["a.jpg", "b.jpg"]
     assert (got["M2"] / "b.jpg").resolve() == (flat / "b_M2.jpg").resolve()
     assert list(study.published_folders(flat, {"a", "b"}, tmp_path / "d2", ["M2"])) == ["M2"]
