@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,6 @@ TOOLS = Path(__file__).parents[2] / "tools"
 
 @pytest.fixture(scope="module")
 def study():
-    sys.path.insert(0, str(TOOLS))  # the tool imports bench_baselines as its neighbour
     spec = importlib.util.spec_from_file_location("study_losses", TOOLS / "study_losses.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
