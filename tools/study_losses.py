@@ -28,6 +28,14 @@ be checked against published methods without touching the test set::
     python tools/study_losses.py --reuse --eval ../shared/data/vifb-conformance \
         --published ../shared/data/vifb-conformance/fused --variants "..."
 
+``--seeds 0,1,2`` trains every variant once per seed (runs ``NAME-sS``, ``train.seed=S``): each
+run is a row ranked among all rows, and an "over seeds" table gives each variant's mean rank
+averaged over its seeds with the lowest and highest, so a choice is weighed against the spread
+between seeds (on RoadScene val at 135 epochs the release config's rank spread over three seeds
+is as wide as the gap between most variants)::
+
+    python tools/study_losses.py --seeds 0,1,2 --variants "release=;dim32=fusion.dim=32"
+
 The classical anchors (``tardal fuse --method``) put the variants on an absolute footing: on
 TNO (tools/bench_baselines.py fusion), ``laplacian`` ranks 4.9 and ``mean`` 5.9 of 10 against
 the nine published methods.
@@ -75,6 +83,37 @@ def parse_variants(text: str) -> dict[str, list[str]]:
             raise SystemExit(f"--variants: expected NAME=[key=value[,key=value]], found {part!r}")
         out[name] = [o for o in overrides.split(",") if o]
     return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ``""`` -> ``[]`` (each variant at its config's seed)."""
+    try:
+        seeds = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds: expected integers separated by commas, found {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--seeds: a seed is given twice in {text!r}")
+    return seeds
+
+
+def expand_seeds(variants: dict[str, list[str]],
+                 seeds: list[int]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """One row per variant and seed (``NAME-sS`` with ``train.seed=S``), and each row's
+    variant; without seeds the variants as they are."""
+    if not seeds:
+        return dict(variants), {n: n for n in variants}
+    rows = {f"{n}-s{s}": [*extra, f"train.seed={s}"] for n, extra in variants.items()
+            for s in seeds}
+    return rows, {f"{n}-s{s}": n for n in variants for s in seeds}
+
+
+def over_seeds(row_means: dict[str, float], variant_of: dict[str, str]) -> dict[str, Any]:
+    """Each variant's rows' mean ranks: their mean, lowest and highest."""
+    out: dict[str, Any] = {}
+    for row, variant in variant_of.items():
+        out.setdefault(variant, []).append(row_means[row])
+    return {v: {"runs": len(m), "mean": sum(m) / len(m), "min": min(m), "max": max(m)}
+            for v, m in out.items()}
 
 
 def split_folders(root: Path, split: str, dest: Path) -> tuple[Path, Path]:
@@ -197,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                         "STEM_METHOD.ext): each variant's rank against them is added")
     p.add_argument("--published-methods", default="",
                    help="with --published: only these methods (comma-separated)")
+    p.add_argument("--seeds", default="",
+                   help="train every variant once per seed (comma-separated; runs NAME-sS) "
+                        "and average its ranks over them")
     args = p.parse_intermixed_args(argv)
     if args.published and not args.eval:
         raise SystemExit("--published needs --eval (the pairs the published outputs fuse)")
@@ -207,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     from tardal.config import load_config
     from tardal.engine import train
 
-    variants = parse_variants(args.variants) if args.variants else dict(VARIANTS)
+    seeds = parse_seeds(args.seeds)
+    variants, variant_of = expand_seeds(
+        parse_variants(args.variants) if args.variants else dict(VARIANTS), seeds)
     data = Path(args.data)
     if not (data / "data.yaml").is_file():
         _tardal("data", "import", "pairs", args.src, "--out", str(data))
@@ -269,6 +313,15 @@ def main(argv: list[str] | None = None) -> int:
                    "published": sorted(published),
                    "ranks_vs_published": {n: {"per_metric": r, "mean": sum(r.values()) / len(r)}
                                           for n, r in vs_pub.items()}}
+    if seeds:
+        result_data["seeds"] = seeds
+        result_data["over_seeds"] = over_seeds(
+            {n: result_data["ranks"][n]["mean"] for n in variant_of}, variant_of)
+        if published:
+            pub_over = over_seeds({n: result_data["ranks_vs_published"][n]["mean"]
+                                   for n in variant_of}, variant_of)
+            for v, summary in result_data["over_seeds"].items():
+                summary["vs_published"] = pub_over[v]
     lines = [f"## Loss-weight study, scored on {set_name} ({result_data['pairs']} pairs; "
              "rank among the variants in brackets)", "",
              "| variant | overrides | " + " | ".join(FUSION_METRICS) + " | mean rank | "
@@ -280,6 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {n} | {' '.join(variants[n]) or '-'} | " + " | ".join(cells)
                      + f" | {result_data['ranks'][n]['mean']:.2f} | " + pub
                      + _train_cell(training[n]))
+    if seeds:
+        lines += ["", f"Over seeds {', '.join(map(str, seeds))} (each variant's rows' mean "
+                  "ranks above: mean, lowest - highest):", "",
+                  "| variant | mean rank | " + ("vs published | " if published else ""),
+                  "|---|---|" + ("---|" if published else "")]
+        for v, summary in result_data["over_seeds"].items():
+            cells = [summary] + ([summary["vs_published"]] if published else [])
+            lines.append(f"| {v} | " + " | ".join(
+                f"{c['mean']:.2f} ({c['min']:.2f} - {c['max']:.2f})" for c in cells) + " |")
     if published:
         lines += ["", f"Published outputs on the same pairs ({len(published)} methods; "
                   "'vs published' ranks each variant among them alone):", "",

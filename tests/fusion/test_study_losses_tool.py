@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tardal.io import write_image
+from tardal.io import read_ir, write_image
 
 TOOLS = Path(__file__).parents[2] / "tools"
 
@@ -88,3 +88,51 @@ def test_study_ranks_against_published(study, tmp_path: Path, monkeypatch) -> No
     assert "vs published" in out.with_suffix(".md").read_text()
     with pytest.raises(SystemExit, match="--eval"):
         study.main(argv[:argv.index("--eval")] + ["--published", str(ev / "fused")])
+
+
+def test_seeds_parse_and_expand(study) -> None:
+    assert study.parse_seeds("0, 2,5") == [0, 2, 5]
+    assert study.parse_seeds("") == []
+    with pytest.raises(SystemExit, match="integers"):
+        study.parse_seeds("0,x")
+    with pytest.raises(SystemExit, match="twice"):
+        study.parse_seeds("1,1")
+    rows, of = study.expand_seeds({"a": [], "b": ["loss.pixel=1"]}, [3, 4])
+    assert rows == {"a-s3": ["train.seed=3"], "a-s4": ["train.seed=4"],
+                    "b-s3": ["loss.pixel=1", "train.seed=3"],
+                    "b-s4": ["loss.pixel=1", "train.seed=4"]}
+    assert of == {"a-s3": "a", "a-s4": "a", "b-s3": "b", "b-s4": "b"}
+    assert study.expand_seeds({"a": ["x=1"]}, []) == ({"a": ["x=1"]}, {"a": "a"})
+    got = study.over_seeds({"a-s3": 2.0, "a-s4": 5.0, "b-s3": 3.0, "b-s4": 3.5}, of)
+    assert got["a"] == {"runs": 2, "mean": 3.5, "min": 2.0, "max": 5.0}
+    assert got["b"]["mean"] == pytest.approx(3.25)
+
+
+def test_study_over_seeds_end_to_end(study, tmp_path: Path, monkeypatch) -> None:
+    """Each seed is its own run with its own seed, and the summary is the rows' average."""
+    import torch
+
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultra"))
+    src = tmp_path / "roadscene"
+    for i in range(10):
+        _img(src / "ir" / f"{i:02d}.png", i)
+        _img(src / "vi" / f"{i:02d}.png", 100 + i)
+    out, proj = tmp_path / "out", tmp_path / "proj"
+    argv = ["--src", str(src), "--data", str(tmp_path / "data"), "--project", str(proj),
+            "--out", str(out), "--threads", "1", "--variants", "v=", "--seeds", "0,1",
+            "--anchors", "mean", "train.epochs=1", "data.img_size=32", "data.batch_size=4",
+            "train.preview=0", "train.device=cpu", "data.augment.patch=0"]
+    assert study.main(argv) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert sorted(report["ranks"]) == ["mean", "v-s0", "v-s1"]
+    saved = {s: torch.load(proj / f"v-s{s}" / "weights" / "best.pt", weights_only=True)
+             for s in (0, 1)}
+    assert [saved[s]["config"]["train"]["seed"] for s in (0, 1)] == [0, 1]
+    fused = [read_ir(next((proj / "fused" / f"v-s{s}").iterdir())) for s in (0, 1)]
+    assert np.abs(fused[0] - fused[1]).max() > 1e-3  # the seeds gave different networks
+    rows = [report["ranks"][f"v-s{s}"]["mean"] for s in (0, 1)]
+    summary = report["over_seeds"]["v"]
+    assert summary["runs"] == 2 and summary["mean"] == pytest.approx(sum(rows) / 2)
+    assert (summary["min"], summary["max"]) == (min(rows), max(rows))
+    assert "mean" not in report["over_seeds"]  # anchors are not averaged
+    assert "Over seeds 0, 1" in out.with_suffix(".md").read_text()
