@@ -35,6 +35,18 @@ def _img(path: Path, seed: int, size: int = 40, level: float | None = None) -> N
     write_image(path, img.astype(np.float32))
 
 
+TINY = ["train.epochs=1", "data.img_size=32", "data.batch_size=4", "train.preview=0",
+        "train.device=cpu", "data.augment.patch=0"]  # one epoch on tiny crops
+
+
+def _training_pairs(src: Path) -> Path:
+    """Ten generated pairs in the RoadScene layout (ir/, vi/)."""
+    for i in range(10):
+        _img(src / "ir" / f"{i:02d}.png", i)
+        _img(src / "vi" / f"{i:02d}.png", 100 + i)
+    return src
+
+
 def test_published_folders_both_layouts(study, tmp_path: Path) -> None:
     nested, flat = tmp_path / "nested", tmp_path / "flat"
     for stem in ("a", "b"):
@@ -61,10 +73,7 @@ def test_published_folders_both_layouts(study, tmp_path: Path) -> None:
 
 def test_study_ranks_against_published(study, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultra"))
-    src = tmp_path / "roadscene"
-    for i in range(10):
-        _img(src / "ir" / f"{i:02d}.png", i)
-        _img(src / "vi" / f"{i:02d}.png", 100 + i)
+    src = _training_pairs(tmp_path / "roadscene")
     ev = tmp_path / "eval"
     for i in range(2):
         _img(ev / "ir" / f"s{i}.png", 200 + i)
@@ -75,8 +84,7 @@ def test_study_ranks_against_published(study, tmp_path: Path, monkeypatch) -> No
     argv = ["--src", str(src), "--data", str(tmp_path / "data"), "--project",
             str(tmp_path / "proj"), "--out", str(out), "--threads", "1",
             "--variants", "v=", "--eval", str(ev), "--published", str(ev / "fused"),
-            "train.epochs=1", "data.img_size=32", "data.batch_size=4", "train.preview=0",
-            "train.device=cpu", "data.augment.patch=0"]
+            *TINY]
     assert study.main(argv) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["published"] == ["flat", "noise"]
@@ -113,15 +121,11 @@ def test_study_over_seeds_end_to_end(study, tmp_path: Path, monkeypatch) -> None
     import torch
 
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultra"))
-    src = tmp_path / "roadscene"
-    for i in range(10):
-        _img(src / "ir" / f"{i:02d}.png", i)
-        _img(src / "vi" / f"{i:02d}.png", 100 + i)
+    src = _training_pairs(tmp_path / "roadscene")
     out, proj = tmp_path / "out", tmp_path / "proj"
     argv = ["--src", str(src), "--data", str(tmp_path / "data"), "--project", str(proj),
             "--out", str(out), "--threads", "1", "--variants", "v=", "--seeds", "0,1",
-            "--anchors", "mean", "train.epochs=1", "data.img_size=32", "data.batch_size=4",
-            "train.preview=0", "train.device=cpu", "data.augment.patch=0"]
+            "--anchors", "mean", *TINY]
     assert study.main(argv) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert sorted(report["ranks"]) == ["mean", "v-s0", "v-s1"]
