@@ -102,9 +102,16 @@ def expand_seeds(variants: dict[str, list[str]],
     variant; without seeds the variants as they are."""
     if not seeds:
         return dict(variants), {n: n for n in variants}
-    rows = {f"{n}-s{s}": [*extra, f"train.seed={s}"] for n, extra in variants.items()
-            for s in seeds}
-    return rows, {f"{n}-s{s}": n for n in variants for s in seeds}
+    rows: dict[str, list[str]] = {}
+    variant_of: dict[str, str] = {}
+    for name, extra in variants.items():
+        if any(o.startswith("train.seed=") for o in extra):
+            raise SystemExit(f"--seeds: variant {name!r} sets train.seed itself; give one or "
+                             "the other")
+        for seed in seeds:
+            rows[f"{name}-s{seed}"] = [*extra, f"train.seed={seed}"]
+            variant_of[f"{name}-s{seed}"] = name
+    return rows, variant_of
 
 
 def over_seeds(row_means: dict[str, float], variant_of: dict[str, str]) -> dict[str, Any]:
@@ -250,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     from tardal.engine import train
 
     seeds = parse_seeds(args.seeds)
+    if seeds and any(o.startswith("train.seed=") for o in args.overrides):
+        raise SystemExit("--seeds: train.seed is also given as an override; give one or the other")
     variants, variant_of = expand_seeds(
         parse_variants(args.variants) if args.variants else dict(VARIANTS), seeds)
     data = Path(args.data)

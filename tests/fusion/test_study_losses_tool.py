@@ -111,6 +111,8 @@ def test_seeds_parse_and_expand(study) -> None:
                     "b-s4": ["loss.pixel=1", "train.seed=4"]}
     assert of == {"a-s3": "a", "a-s4": "a", "b-s3": "b", "b-s4": "b"}
     assert study.expand_seeds({"a": ["x=1"]}, []) == ({"a": ["x=1"]}, {"a": "a"})
+    with pytest.raises(SystemExit, match="'c' sets train.seed"):
+        study.expand_seeds({"c": ["train.seed=7"]}, [0])
     got = study.over_seeds({"a-s3": 2.0, "a-s4": 5.0, "b-s3": 3.0, "b-s4": 3.5}, of)
     assert got["a"] == {"runs": 2, "mean": 3.5, "min": 2.0, "max": 5.0}
     assert got["b"]["mean"] == pytest.approx(3.25)
