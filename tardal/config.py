@@ -84,6 +84,9 @@ class FusionConfig:
     depth: int = 3  # dense-block layers (paper: 3)
     output: Literal["sigmoid", "tanh"] = "sigmoid"  # map onto [0,1]: sigmoid or (tanh+1)/2
     padding: Literal["input", "reflect", "zeros"] = "input"  # see tardal/fusion/generator.py
+    # tardal: > 0 splits G's output at a Gaussian of this sigma: G sets the band below it, the
+    # band above it is taken from the source with the larger detail there; 0 = G alone
+    detail: float = 0.0
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
     levels: int = 4  # laplacian: pyramid levels (fewer on small images)
 
@@ -495,6 +498,7 @@ VALUE_RULES: dict[str, Rule] = {
     "fusion.dim": at_least(1, integer=True),
     "fusion.depth": at_least(1, integer=True),
     "fusion.levels": at_least(1, integer=True),
+    "fusion.detail": between(0.0, 8.0),
     # discriminators
     "disc.dim": at_least(1, integer=True),
     "disc.layers": one_of(3, 4),

@@ -31,6 +31,14 @@ Padding (``fusion.padding``):
 * ``reflect``: every convolution reflect-pads its input (the earlier layout; slower).
 * ``zeros``: every convolution zero-pads (fast, but leaves a darker frame on fused images).
 
+Detail split (``fusion.detail = sigma > 0``, off by default): the output is
+``clamp(blur(f) + pick(ir - blur(ir), vis - blur(vis)), 0, 1)``, where ``f`` is the network's map
+above, ``blur`` a Gaussian of that sigma (window ``2 ceil(3 sigma) + 1``, replicate padding) and
+``pick`` takes, per pixel, the source detail of the larger magnitude (the choose-max rule of
+multi-scale fusion). The network then sets the fused image's intensity and contrast below that
+scale, and the fine texture is the sources' own rather than a reconstruction of it. It is part of
+G's forward, so G trains with it, and it adds ``ceil(3 sigma)`` pixels to the receptive radius.
+
 Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
 BatchNorm into its convolution for inference.
 """
@@ -38,6 +46,7 @@ BatchNorm into its convolution for inference.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Literal
 
 import torch
@@ -47,6 +56,7 @@ from torch import nn
 from tardal.config import FusionConfig
 from tardal.errors import ConfigError
 from tardal.fusion.registry import FUSION
+from tardal.losses.ssim import gaussian_window
 
 #: The receptive-field radius of G in pixels is ``1 + depth + 4`` (one per 3x3 convolution).
 
@@ -121,13 +131,15 @@ class TarDALGenerator(nn.Module):
         depth: dense-block layers (paper: 3).
         output: ``"sigmoid"`` (default) or ``"tanh"`` ((tanh+1)/2); both map onto [0,1].
         padding: ``"input"`` (default), ``"reflect"`` or ``"zeros"`` (module doc).
+        detail: sigma of the detail split (module doc); 0 (default) leaves it out.
 
     Input ``ir, vis_y``: (B,1,H,W) float in [0,1]; output (B,1,H,W) float in [0,1].
     """
 
     def __init__(self, dim: int = 32, depth: int = 3,
                  output: Literal["sigmoid", "tanh"] = "sigmoid",
-                 padding: Literal["input", "reflect", "zeros"] = "input") -> None:
+                 padding: Literal["input", "reflect", "zeros"] = "input",
+                 detail: float = 0.0) -> None:
         super().__init__()
         if dim < 1 or depth < 1:
             raise ConfigError(f"fusion.dim and fusion.depth must be >= 1, found {dim}, {depth}")
@@ -136,7 +148,15 @@ class TarDALGenerator(nn.Module):
         if padding not in ("input", "reflect", "zeros"):
             raise ConfigError(f"fusion.padding: expected 'input', 'reflect' or 'zeros', found "
                               f"{padding!r}")
+        if not 0.0 <= detail <= 8.0:
+            raise ConfigError(f"fusion.detail must be in [0, 8], found {detail}")
         self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
+        self.detail = float(detail)
+        if detail > 0:  # the split's Gaussian for (fused, ir, vis); not in the state dict
+            g = gaussian_window(2 * math.ceil(3 * detail) + 1, detail, dtype=torch.float64)
+            k = torch.outer(g, g).float()
+            self.register_buffer("split_kernel", k.expand(3, 1, *k.shape).clone(),
+                                 persistent=False)
         self.on_canvas = False  # the inference layout of canvas() (not part of the state dict)
         pm = padding
         self.encoder = ConvBlock(2, dim, bn=True, act=True, padding_mode=pm)
@@ -153,12 +173,18 @@ class TarDALGenerator(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: FusionConfig) -> "TarDALGenerator":
-        return cls(dim=cfg.dim, depth=cfg.depth, output=cfg.output, padding=cfg.padding)
+        return cls(dim=cfg.dim, depth=cfg.depth, output=cfg.output, padding=cfg.padding,
+                   detail=cfg.detail)
+
+    @property
+    def conv_radius(self) -> int:
+        """Pixels of context on each side of one pixel of the convolutions' map."""
+        return 1 + self.depth + 4
 
     @property
     def receptive_radius(self) -> int:
         """Pixels of context on each side that one output pixel depends on."""
-        return 1 + self.depth + 4
+        return self.conv_radius + (math.ceil(3 * self.detail) if self.detail > 0 else 0)
 
     def canvas(self) -> "TarDALGenerator":
         """An eval-mode copy in the canvas layout (module doc): same weights, same outputs, for
@@ -183,7 +209,7 @@ class TarDALGenerator(nn.Module):
         if self.encoder.conv.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # match the weights' layout
         valid = self.padding == "input" and not self.on_canvas  # cropped at each layer
-        r = self.receptive_radius
+        r = self.conv_radius
         if self.padding == "input":
             small = min(x.shape[-2:]) <= r  # reflection needs more pixels than the pad
             x = F.pad(x, (r, r, r, r), mode="replicate" if small else "reflect")
@@ -195,5 +221,17 @@ class TarDALGenerator(nn.Module):
         if self.on_canvas:
             logits = logits[..., r:-r, r:-r]
         if self.output == "sigmoid":
-            return torch.sigmoid(logits)
-        return (torch.tanh(logits) + 1.0) * 0.5
+            fused = torch.sigmoid(logits)
+        else:
+            fused = (torch.tanh(logits) + 1.0) * 0.5
+        return self._split(fused, ir, vis_y) if self.detail > 0 else fused
+
+    def _split(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        """The detail split (module doc): ``fused``'s band below sigma, the sources' above."""
+        maps = torch.cat((fused, ir.to(fused.dtype), vis_y.to(fused.dtype)), dim=1)
+        r = self.split_kernel.shape[-1] // 2
+        low = F.conv2d(F.pad(maps, (r, r, r, r), mode="replicate"),
+                       self.split_kernel.to(maps.dtype), groups=3)
+        d_ir, d_vis = (maps[:, 1:] - low[:, 1:]).split(1, dim=1)
+        detail = torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
+        return (low[:, :1] + detail).clamp(0.0, 1.0)

@@ -190,3 +190,71 @@ def test_large_image_in_one_pass() -> None:
 def test_bad_settings_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         TarDALGenerator(**kwargs)
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable float64 Gaussian (window 2 ceil(3 sigma) + 1), replicate border."""
+    import math
+
+    r = math.ceil(3 * sigma)
+    t = torch.arange(-r, r + 1, dtype=torch.float64)
+    g = torch.exp(-t**2 / (2 * sigma**2))
+    g = g / g.sum()
+    x = torch.nn.functional.pad(x.double(), (r, r, r, r), mode="replicate")
+    x = torch.nn.functional.conv2d(x, g.view(1, 1, 1, -1))
+    return torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1))
+
+
+def test_detail_split_keeps_g_below_sigma_and_the_sources_above() -> None:
+    torch.manual_seed(0)
+    plain = TarDALGenerator(dim=4, depth=2).eval()
+    split = TarDALGenerator(dim=4, depth=2, detail=1.5).eval()
+    split.load_state_dict(plain.state_dict())  # the split adds no parameters or state
+    assert split.receptive_radius == plain.receptive_radius + 5
+    ir, vis = 0.4 + 0.2 * torch.rand(2, 1, 33, 41), torch.rand(2, 1, 33, 41)
+    vis[:, :, :, 20:] = 0.5  # flat on the right: the infrared's texture must be picked there
+    with torch.no_grad():
+        f, out = plain(ir, vis), split(ir, vis)
+    d_ir, d_vis = ir.double() - _blur(ir, 1.5), vis.double() - _blur(vis, 1.5)
+    pick = torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
+    ref = (_blur(f, 1.5) + pick).clamp(0, 1)
+    assert float((out.double() - ref).abs().max()) < 1e-5
+    assert float((out - f).abs().mean()) > 0.02
+    # Right of the seam (more than the window's radius away) the texture is the infrared's.
+    right = (..., slice(None), slice(26, None))
+    torch.testing.assert_close(out.double()[right] - _blur(f, 1.5)[right], d_ir[right],
+                               atol=1e-5, rtol=0)
+    assert float(d_ir[right].std()) > 0.02
+
+
+def test_detail_split_trains_tiles_and_exports_exactly() -> None:
+    from tardal.fusion.inference import fuse_tiled
+    from tardal.fusion.optimize import inference_path
+
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=2, detail=2.0)
+    ir, vis = torch.rand(2, 1, 40, 44), torch.rand(2, 1, 40, 44)
+    (g(ir, vis) - 0.3).pow(2).mean().backward()
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in g.parameters())
+    g.eval()
+    with torch.no_grad():
+        whole = g(ir, vis)
+        assert float((g.canvas()(ir, vis) - whole).abs().max()) < 1e-5
+        r = g.receptive_radius
+        assert float((fuse_tiled(g, ir, vis, 32, 2 * r) - whole).abs().max()) < 1e-5
+        moved = ir.clone()
+        moved[..., 20, 22] += 0.5  # felt beyond the convolutions' radius
+        diff = (g(moved, vis) - whole).abs()[0, 0]
+        assert float((inference_path(g, torch.device("cpu"))(ir, vis) - whole).abs().max()) < 1e-4
+    ys, xs = torch.nonzero(diff > 0, as_tuple=True)
+    reach = int(torch.maximum((ys - 20).abs(), (xs - 22).abs()).max())
+    assert g.conv_radius < reach <= r
+
+
+def test_detail_split_from_config_and_its_bounds() -> None:
+    g = build_fusion(FusionConfig(dim=4, detail=2.5))
+    assert isinstance(g, TarDALGenerator) and g.detail == 2.5
+    assert g.receptive_radius == 8 + 8
+    for bad in (-1.0, 9.0):
+        with pytest.raises(ConfigError, match="fusion.detail"):
+            TarDALGenerator(dim=4, detail=bad)
