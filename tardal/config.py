@@ -84,8 +84,8 @@ class FusionConfig:
     depth: int = 3  # dense-block layers (paper: 3)
     output: Literal["sigmoid", "tanh"] = "sigmoid"  # map onto [0,1]: sigmoid or (tanh+1)/2
     padding: Literal["input", "reflect", "zeros"] = "input"  # see tardal/fusion/generator.py
-    # tardal: > 0 splits G's output at a Gaussian of this sigma: G sets the band below it, the
-    # band above it is taken from the source with the larger detail there; 0 = G alone
+    # tardal: > 0 splits G's eval-mode output at a Gaussian of this sigma: G sets the band below
+    # it, the band above it comes from the source with the larger detail there; 0 = G alone
     detail: float = 0.0
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
     levels: int = 4  # laplacian: pyramid levels (fewer on small images)

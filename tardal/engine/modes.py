@@ -102,6 +102,10 @@ def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:
     if cfg.fusion.name != "tardal":
         raise ConfigError(f"train.mode {mode}: fusion.name must be 'tardal' (a trainable G), "
                           f"found {cfg.fusion.name!r}; use train.mode=frontend for fixed methods")
+    if cfg.fusion.detail > 0:
+        raise ConfigError(f"train.mode {mode}: fusion.detail must be 0, found "
+                          f"{cfg.fusion.detail:g}: G's detail split applies in eval mode only, so "
+                          f"the detector would train on other images than it is tested on")
     g = build_fusion(cfg.fusion)
     if cfg.fusion.weights and not restore:
         ckpt = load_checkpoint(cfg.fusion.weights)

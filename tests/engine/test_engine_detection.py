@@ -236,6 +236,9 @@ def test_mode_errors(make_cfg: MakeCfg, tmp_path: Path) -> None:
         train(make_cfg(*DET, "train.mode=frontend"), progress=False)
     with pytest.raises(ConfigError, match="fusion.name must be 'tardal'"):
         train(make_cfg(*DET, "train.mode=ct", "fusion.name=mean"), progress=False)
+    for mode in ("ct", "tt"):
+        with pytest.raises(ConfigError, match=f"train.mode {mode}: fusion.detail must be 0"):
+            train(make_cfg(*DET, f"train.mode={mode}", "fusion.detail=2"), progress=False)
     bad = tmp_path / "bad.pt"
     torch.save({"config": {}, "models": {"D_t": {}}}, bad)
     with pytest.raises(CheckpointError):
