@@ -62,7 +62,8 @@ from tardal.errors import ConfigError
 from tardal.fusion.registry import FUSION
 from tardal.losses.ssim import gaussian_window
 
-#: The receptive-field radius of G in pixels is ``1 + depth + 4`` (one per 3x3 convolution).
+#: The convolutions' radius is ``1 + depth + 4`` pixels (one per 3x3 convolution); the detail
+#: split adds ``ceil(3 sigma)`` (:attr:`TarDALGenerator.receptive_radius`).
 
 
 #: Training-mode BatchNorm on a channels-last CPU tensor with few channels runs several times
