@@ -197,6 +197,11 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
     colour = args.multifocus or has_colour_path(net)
+    radius = int(getattr(net, "receptive_radius", 0))
+    if args.tile and args.overlap // 2 < radius:
+        log.warning("--overlap %d: %s sees %d pixels around each output pixel, so tiles leave "
+                    "seams; --overlap %d or more gives the one-pass result", args.overlap, what,
+                    radius, 2 * radius)
     if colour and has_colour_path(net) and args.tile:
         raise ConfigError(f"--tile: {what} fuses by a decision map over the whole image; "
                           "tiles are not supported")

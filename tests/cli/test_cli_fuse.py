@@ -100,12 +100,18 @@ def test_classical_mean_is_sensible_and_grey_flag(tno: Path, tmp_path: Path) -> 
         assert _corr(y, ir) > 0.4 and _corr(y, vis) > 0.4
 
 
-def test_tiled_equals_whole(tno: Path, checkpoint: Path, tmp_path: Path) -> None:
+def test_tiled_equals_whole(tno: Path, checkpoint: Path, tmp_path: Path,
+                            caplog: pytest.LogCaptureFixture) -> None:
     args = [str(checkpoint), "--ir", str(tno / "ir" / "11.png"), "--vi",
             str(tno / "vi" / "11.png"), "--device", "cpu"]
     assert main(["fuse", *args, "--out", str(tmp_path / "whole")]) == 0
-    assert main(["fuse", *args, "--out", str(tmp_path / "tiled"), "--tile", "128",
-                 "--overlap", "32"]) == 0
+    with caplog.at_level("WARNING", logger="tardal.cli.fuse"):
+        assert main(["fuse", *args, "--out", str(tmp_path / "tiled"), "--tile", "128",
+                     "--overlap", "32"]) == 0
+        assert "seams" not in caplog.text
+        assert main(["fuse", *args, "--out", str(tmp_path / "seams"), "--tile", "128",
+                     "--overlap", "8"]) == 0
+    assert "--overlap 8" in caplog.text and "--overlap 16 or more" in caplog.text
     whole = read_raw(tmp_path / "whole" / "11.png").astype(int)
     tiled = read_raw(tmp_path / "tiled" / "11.png").astype(int)
     assert np.abs(whole - tiled).max() <= 1
