@@ -34,14 +34,15 @@ Padding (``fusion.padding``):
 Detail split (``fusion.detail = sigma > 0``, off by default), in eval mode only: the output is
 ``clamp(blur(f) + pick(ir - blur(ir), vis - blur(vis)), 0, 1)``, where ``f`` is the network's map
 above, ``blur`` a Gaussian of that sigma (window ``2 ceil(3 sigma) + 1``, replicate padding) and
-``pick`` takes, per pixel, the source detail of the larger magnitude (the choose-max rule of
-multi-scale fusion). G's intensity and contrast below that scale are kept and its fine texture
-is replaced by the sources' own. Training sees the network's map itself: trained through the
-split (sigma 2 and 3, the release config, seed 2), G's base compensated, brighter and
-lower in PSNR, and ranked below the same G with the split added after training
-(``configs/release.yaml`` gives the figures). The split adds ``ceil(3 sigma)`` pixels to the
-receptive radius. A detector trained on G's training-mode output would see other images at test
-time, so ``ct`` and ``tt`` refuse it.
+``pick`` takes, per pixel, the source detail of the larger magnitude (``fusion.detail_rule
+max``, the choose-max rule of multi-scale fusion) or the sum of both (``sum``, the addition rule
+of decomposition methods that fuse detail layers additively). G's intensity and contrast below
+that scale are kept and its fine texture is replaced by the sources' own. Training sees the
+network's map itself: trained through the split (sigma 2 and 3, the release config, seed 2), G's
+base compensated, brighter and lower in PSNR, and ranked below the same G with the split added
+after training (``configs/release.yaml`` gives the figures). The split adds ``ceil(3 sigma)``
+pixels to the receptive radius. A detector trained on G's training-mode output would see other
+images at test time, so ``ct`` and ``tt`` refuse it.
 
 Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
 BatchNorm into its convolution for inference.
@@ -137,6 +138,7 @@ class TarDALGenerator(nn.Module):
         output: ``"sigmoid"`` (default) or ``"tanh"`` ((tanh+1)/2); both map onto [0,1].
         padding: ``"input"`` (default), ``"reflect"`` or ``"zeros"`` (module doc).
         detail: sigma of the eval-mode detail split (module doc); 0 (default) leaves it out.
+        detail_rule: the split's detail, ``"max"`` (default) or ``"sum"`` (module doc).
 
     Input ``ir, vis_y``: (B,1,H,W) float in [0,1]; output (B,1,H,W) float in [0,1].
     """
@@ -144,7 +146,7 @@ class TarDALGenerator(nn.Module):
     def __init__(self, dim: int = 32, depth: int = 3,
                  output: Literal["sigmoid", "tanh"] = "sigmoid",
                  padding: Literal["input", "reflect", "zeros"] = "input",
-                 detail: float = 0.0) -> None:
+                 detail: float = 0.0, detail_rule: Literal["max", "sum"] = "max") -> None:
         super().__init__()
         if dim < 1 or depth < 1:
             raise ConfigError(f"fusion.dim and fusion.depth must be >= 1, found {dim}, {depth}")
@@ -155,8 +157,10 @@ class TarDALGenerator(nn.Module):
                               f"{padding!r}")
         if not 0.0 <= detail <= 8.0:
             raise ConfigError(f"fusion.detail must be in [0, 8], found {detail}")
+        if detail_rule not in ("max", "sum"):
+            raise ConfigError(f"fusion.detail_rule: expected 'max' or 'sum', found {detail_rule!r}")
         self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
-        self.detail = float(detail)
+        self.detail, self.detail_rule = float(detail), detail_rule
         if detail > 0:  # the split's Gaussian for (fused, ir, vis); not in the state dict
             g = gaussian_window(2 * math.ceil(3 * detail) + 1, detail, dtype=torch.float64)
             k = torch.outer(g, g).float()
@@ -179,7 +183,7 @@ class TarDALGenerator(nn.Module):
     @classmethod
     def from_config(cls, cfg: FusionConfig) -> "TarDALGenerator":
         return cls(dim=cfg.dim, depth=cfg.depth, output=cfg.output, padding=cfg.padding,
-                   detail=cfg.detail)
+                   detail=cfg.detail, detail_rule=cfg.detail_rule)
 
     @property
     def conv_radius(self) -> int:
@@ -238,5 +242,8 @@ class TarDALGenerator(nn.Module):
         low = F.conv2d(F.pad(maps, (r, r, r, r), mode="replicate"),
                        self.split_kernel.to(maps.dtype), groups=3)
         d_ir, d_vis = (maps[:, 1:] - low[:, 1:]).split(1, dim=1)
-        detail = torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
+        if self.detail_rule == "sum":
+            detail = d_ir + d_vis
+        else:
+            detail = torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
         return (low[:, :1] + detail).clamp(0.0, 1.0)

@@ -205,10 +205,11 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.nn.functional.conv2d(x, g.view(1, 1, -1, 1))
 
 
-def test_detail_split_keeps_g_below_sigma_and_the_sources_above() -> None:
+@pytest.mark.parametrize("rule", ["max", "sum"])
+def test_detail_split_keeps_g_below_sigma_and_the_sources_above(rule: str) -> None:
     torch.manual_seed(0)
     plain = TarDALGenerator(dim=4, depth=2).eval()
-    split = TarDALGenerator(dim=4, depth=2, detail=1.5).eval()
+    split = TarDALGenerator(dim=4, depth=2, detail=1.5, detail_rule=rule).eval()
     split.load_state_dict(plain.state_dict())  # the split adds no parameters or state
     assert split.receptive_radius == plain.receptive_radius + 5
     ir, vis = 0.4 + 0.2 * torch.rand(2, 1, 33, 41), torch.rand(2, 1, 33, 41)
@@ -216,7 +217,7 @@ def test_detail_split_keeps_g_below_sigma_and_the_sources_above() -> None:
     with torch.no_grad():
         f, out = plain(ir, vis), split(ir, vis)
     d_ir, d_vis = ir.double() - _blur(ir, 1.5), vis.double() - _blur(vis, 1.5)
-    pick = torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
+    pick = d_ir + d_vis if rule == "sum" else torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
     ref = (_blur(f, 1.5) + pick).clamp(0, 1)
     assert float((out.double() - ref).abs().max()) < 1e-5
     assert float((out - f).abs().mean()) > 0.02
@@ -253,9 +254,11 @@ def test_detail_split_is_eval_only_and_tiles_and_exports_exactly() -> None:
 
 
 def test_detail_split_from_config_and_its_bounds() -> None:
-    g = build_fusion(FusionConfig(dim=4, detail=2.5))
-    assert isinstance(g, TarDALGenerator) and g.detail == 2.5
+    g = build_fusion(FusionConfig(dim=4, detail=2.5, detail_rule="sum"))
+    assert isinstance(g, TarDALGenerator) and g.detail == 2.5 and g.detail_rule == "sum"
     assert g.receptive_radius == 8 + 8
     for bad in (-1.0, 9.0):
         with pytest.raises(ConfigError, match="fusion.detail"):
             TarDALGenerator(dim=4, detail=bad)
+    with pytest.raises(ConfigError, match="fusion.detail_rule"):
+        TarDALGenerator(dim=4, detail=1.0, detail_rule="mean")
