@@ -85,7 +85,7 @@ class FusionConfig:
     output: Literal["sigmoid", "tanh"] = "sigmoid"  # map onto [0,1]: sigmoid or (tanh+1)/2
     padding: Literal["input", "reflect", "zeros"] = "input"  # see tardal/fusion/generator.py
     # tardal: > 0 splits G's eval-mode output at a Gaussian of this sigma: G sets the band below
-    # it, the band above it comes from the source with the larger detail there; 0 = G alone
+    # it, the band above it comes from the sources (detail_rule); 0 = G alone
     detail: float = 0.0
     detail_rule: Literal["max", "sum"] = "max"  # the split's detail: the larger source's, or both
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)

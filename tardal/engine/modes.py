@@ -97,8 +97,9 @@ def _detector(cfg: Config, names: Sequence[str], restore: bool, channels: int = 
     return build_detector(dcfg, list(names), channels)
 
 
-def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:
-    """G for ``ct``/``tt``, initialised from ``fusion.weights`` when given."""
+def _check_trainable_generator(cfg: Config, mode: str) -> None:
+    """The fusion section ``ct``/``tt`` can train with (checked by ``configure``, before any data
+    is made)."""
     if cfg.fusion.name != "tardal":
         raise ConfigError(f"train.mode {mode}: fusion.name must be 'tardal' (a trainable G), "
                           f"found {cfg.fusion.name!r}; use train.mode=frontend for fixed methods")
@@ -106,6 +107,11 @@ def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:
         raise ConfigError(f"train.mode {mode}: fusion.detail must be 0, found "
                           f"{cfg.fusion.detail:g}: G's detail split applies in eval mode only, so "
                           f"the detector would train on other images than it is tested on")
+
+
+def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:
+    """G for ``ct``/``tt``, initialised from ``fusion.weights`` when given."""
+    _check_trainable_generator(cfg, mode)
     g = build_fusion(cfg.fusion)
     if cfg.fusion.weights and not restore:
         ckpt = load_checkpoint(cfg.fusion.weights)
@@ -314,6 +320,9 @@ class CooperativeMode(Mode):
     uses_masks = True
     trains_fusion_loss = True
 
+    def configure(self, cfg: Config) -> None:
+        _check_trainable_generator(cfg, self.name)
+
     def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
                      ) -> dict[str, nn.Module]:
         return {GENERATOR: _trainable_generator(cfg, self.name, restore), **_critics(cfg),
@@ -350,6 +359,9 @@ class TaskOnlyMode(Mode):
     name = "tt"
     logs = (*DET_TERMS, "bridge", "loss")
     has_generator = True
+
+    def configure(self, cfg: Config) -> None:
+        _check_trainable_generator(cfg, self.name)
 
     def build_models(self, cfg: Config, names: Sequence[str], *, restore: bool = False
                      ) -> dict[str, nn.Module]:

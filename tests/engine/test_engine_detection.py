@@ -13,7 +13,7 @@ import torch
 from tardal.checkpoint import load_checkpoint
 from tardal.config import Config
 from tardal.engine import config_for_resume, train
-from tardal.engine.modes import MODES, detector_view
+from tardal.engine.modes import MODES, detector_view, get_mode
 from tardal.engine.run import read_results
 from tardal.engine.state import TrainState
 from tardal.engine.steps import fusion_loss
@@ -237,8 +237,11 @@ def test_mode_errors(make_cfg: MakeCfg, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fusion.name must be 'tardal'"):
         train(make_cfg(*DET, "train.mode=ct", "fusion.name=mean"), progress=False)
     for mode in ("ct", "tt"):
+        cfg = make_cfg(*DET, f"train.mode={mode}", "fusion.detail=2")
         with pytest.raises(ConfigError, match=f"train.mode {mode}: fusion.detail must be 0"):
-            train(make_cfg(*DET, f"train.mode={mode}", "fusion.detail=2"), progress=False)
+            train(cfg, progress=False)
+        with pytest.raises(ConfigError, match="fusion.detail"):
+            get_mode(cfg)  # refused with the mode, before any data or model is made
     bad = tmp_path / "bad.pt"
     torch.save({"config": {}, "models": {"D_t": {}}}, bad)
     with pytest.raises(CheckpointError):
