@@ -88,6 +88,10 @@ class FusionConfig:
     # it, the band above it comes from the sources (detail_rule); 0 = G alone
     detail: float = 0.0
     detail_rule: Literal["max", "sum"] = "max"  # the split's detail: the larger source's, or both
+    # tardal: > 0 moves G's eval-mode output towards the sources' average below a Gaussian of
+    # this sigma, by the fraction illum_weight (its illumination; G keeps the contrast); 0 = off
+    illum: float = 0.0
+    illum_weight: float = 1.0
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
     levels: int = 4  # laplacian: pyramid levels (fewer on small images)
 
@@ -500,6 +504,8 @@ VALUE_RULES: dict[str, Rule] = {
     "fusion.depth": at_least(1, integer=True),
     "fusion.levels": at_least(1, integer=True),
     "fusion.detail": between(0.0, 8.0),
+    "fusion.illum": between(0.0, 64.0),
+    "fusion.illum_weight": UNIT,
     # discriminators
     "disc.dim": at_least(1, integer=True),
     "disc.layers": one_of(3, 4),

@@ -107,6 +107,11 @@ def _check_trainable_generator(cfg: Config, mode: str) -> None:
         raise ConfigError(f"train.mode {mode}: fusion.detail must be 0, found "
                           f"{cfg.fusion.detail:g}: G's detail split applies in eval mode only, so "
                           f"the detector would train on other images than it is tested on")
+    if cfg.fusion.illum > 0:
+        raise ConfigError(f"train.mode {mode}: fusion.illum must be 0, found "
+                          f"{cfg.fusion.illum:g}: G's illumination step applies in eval mode "
+                          f"only, so the detector would train on other images than it is "
+                          f"tested on")
 
 
 def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:

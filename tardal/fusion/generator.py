@@ -44,6 +44,16 @@ after training (``configs/release.yaml`` gives the figures). The split adds ``ce
 pixels to the receptive radius. A detector trained on G's training-mode output would see other
 images at test time, so ``ct`` and ``tt`` refuse it.
 
+Illumination (``fusion.illum = sigma > 0``, off by default), in eval mode only, after the split:
+``clamp(y + w * blur(avg - y) / blur(1), 0, 1)``, where ``y`` is the output so far, ``avg`` the
+sources' mean ``(ir + vis) / 2``, ``blur`` a Gaussian of that sigma with zero padding (divided by
+the blurred ones, so the window is the image's own pixels: a normalised convolution) and ``w``
+``fusion.illum_weight``. The fused image's illumination at that scale moves the fraction ``w`` of
+the way to the sources' average, while G keeps the contrast and saliency inside it: trained
+against the brighter source (``loss.sdw max``), G lights whole regions as the brighter source
+does. It adds ``ceil(3 sigma)`` pixels to the receptive radius; ``ct`` and ``tt`` refuse it as
+they refuse the split.
+
 Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
 BatchNorm into its convolution for inference.
 """
@@ -139,6 +149,8 @@ class TarDALGenerator(nn.Module):
         padding: ``"input"`` (default), ``"reflect"`` or ``"zeros"`` (module doc).
         detail: sigma of the eval-mode detail split (module doc); 0 (default) leaves it out.
         detail_rule: the split's detail, ``"max"`` (default) or ``"sum"`` (module doc).
+        illum: sigma of the eval-mode illumination step (module doc); 0 (default) leaves it out.
+        illum_weight: the fraction of the way to the sources' average illumination, in [0, 1].
 
     Input ``ir, vis_y``: (B,1,H,W) float in [0,1]; output (B,1,H,W) float in [0,1].
     """
@@ -146,7 +158,8 @@ class TarDALGenerator(nn.Module):
     def __init__(self, dim: int = 32, depth: int = 3,
                  output: Literal["sigmoid", "tanh"] = "sigmoid",
                  padding: Literal["input", "reflect", "zeros"] = "input",
-                 detail: float = 0.0, detail_rule: Literal["max", "sum"] = "max") -> None:
+                 detail: float = 0.0, detail_rule: Literal["max", "sum"] = "max",
+                 illum: float = 0.0, illum_weight: float = 1.0) -> None:
         super().__init__()
         if dim < 1 or depth < 1:
             raise ConfigError(f"fusion.dim and fusion.depth must be >= 1, found {dim}, {depth}")
@@ -159,6 +172,10 @@ class TarDALGenerator(nn.Module):
             raise ConfigError(f"fusion.detail must be in [0, 8], found {detail}")
         if detail_rule not in ("max", "sum"):
             raise ConfigError(f"fusion.detail_rule: expected 'max' or 'sum', found {detail_rule!r}")
+        if not 0.0 <= illum <= 64.0:
+            raise ConfigError(f"fusion.illum must be in [0, 64], found {illum}")
+        if not 0.0 <= illum_weight <= 1.0:
+            raise ConfigError(f"fusion.illum_weight must be in [0, 1], found {illum_weight}")
         self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
         self.detail, self.detail_rule = float(detail), detail_rule
         if detail > 0:  # the split's Gaussian for (fused, ir, vis); not in the state dict
@@ -166,6 +183,10 @@ class TarDALGenerator(nn.Module):
             k = torch.outer(g, g).float()
             self.register_buffer("split_kernel", k.expand(3, 1, *k.shape).clone(),
                                  persistent=False)
+        self.illum, self.illum_weight = float(illum), float(illum_weight)
+        if illum > 0:  # the illumination step's 1-D Gaussian; not in the state dict
+            g = gaussian_window(2 * math.ceil(3 * illum) + 1, illum, dtype=torch.float64)
+            self.register_buffer("illum_kernel", g.float(), persistent=False)
         self.on_canvas = False  # the inference layout of canvas() (not part of the state dict)
         pm = padding
         self.encoder = ConvBlock(2, dim, bn=True, act=True, padding_mode=pm)
@@ -183,7 +204,8 @@ class TarDALGenerator(nn.Module):
     @classmethod
     def from_config(cls, cfg: FusionConfig) -> "TarDALGenerator":
         return cls(dim=cfg.dim, depth=cfg.depth, output=cfg.output, padding=cfg.padding,
-                   detail=cfg.detail, detail_rule=cfg.detail_rule)
+                   detail=cfg.detail, detail_rule=cfg.detail_rule, illum=cfg.illum,
+                   illum_weight=cfg.illum_weight)
 
     @property
     def conv_radius(self) -> int:
@@ -193,7 +215,8 @@ class TarDALGenerator(nn.Module):
     @property
     def receptive_radius(self) -> int:
         """Pixels of context on each side that one output pixel depends on."""
-        return self.conv_radius + (math.ceil(3 * self.detail) if self.detail > 0 else 0)
+        return (self.conv_radius + (math.ceil(3 * self.detail) if self.detail > 0 else 0)
+                + (math.ceil(3 * self.illum) if self.illum > 0 else 0))
 
     def canvas(self) -> "TarDALGenerator":
         """An eval-mode copy in the canvas layout (module doc): same weights, same outputs, for
@@ -233,7 +256,11 @@ class TarDALGenerator(nn.Module):
             fused = torch.sigmoid(logits)
         else:
             fused = (torch.tanh(logits) + 1.0) * 0.5
-        return self._split(fused, ir, vis_y) if self.detail > 0 and not self.training else fused
+        if self.training:
+            return fused
+        if self.detail > 0:
+            fused = self._split(fused, ir, vis_y)
+        return self._illuminate(fused, ir, vis_y) if self.illum > 0 else fused
 
     def _split(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
         """The detail split (module doc): ``fused``'s band below sigma, the sources' above."""
@@ -247,3 +274,16 @@ class TarDALGenerator(nn.Module):
         else:
             detail = torch.where(d_ir.abs() >= d_vis.abs(), d_ir, d_vis)
         return (low[:, :1] + detail).clamp(0.0, 1.0)
+
+    def _illuminate(self, y: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        """The illumination step (module doc): ``y`` moved towards the sources' average below
+        sigma, by a normalised (zero-padded) separable Gaussian."""
+        gap = (ir.to(y.dtype) + vis_y.to(y.dtype)) * 0.5 - y
+        maps = torch.cat((gap, torch.ones_like(gap)), dim=1)
+        k = self.illum_kernel.to(y.dtype)
+        r = k.numel() // 2
+        rows = F.conv2d(F.pad(maps, (r, r, 0, 0)), k.view(1, 1, 1, -1).expand(2, 1, 1, -1),
+                        groups=2)
+        both = F.conv2d(F.pad(rows, (0, 0, r, r)), k.view(1, 1, -1, 1).expand(2, 1, -1, 1),
+                        groups=2)
+        return (y + self.illum_weight * both[:, :1] / both[:, 1:]).clamp(0.0, 1.0)

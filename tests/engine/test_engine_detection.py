@@ -242,6 +242,9 @@ def test_mode_errors(make_cfg: MakeCfg, tmp_path: Path) -> None:
             train(cfg, progress=False)
         with pytest.raises(ConfigError, match="fusion.detail"):
             get_mode(cfg)  # refused with the mode, before any data or model is made
+        cfg = make_cfg(*DET, f"train.mode={mode}", "fusion.illum=16")
+        with pytest.raises(ConfigError, match=f"train.mode {mode}: fusion.illum must be 0"):
+            get_mode(cfg)
     bad = tmp_path / "bad.pt"
     torch.save({"config": {}, "models": {"D_t": {}}}, bad)
     with pytest.raises(CheckpointError):

@@ -262,3 +262,80 @@ def test_detail_split_from_config_and_its_bounds() -> None:
             TarDALGenerator(dim=4, detail=bad)
     with pytest.raises(ConfigError, match="fusion.detail_rule"):
         TarDALGenerator(dim=4, detail=1.0, detail_rule="mean")
+
+
+def _normalised_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """float64 Gaussian over the image's own pixels: zero-padded blur / blurred ones."""
+    import math
+
+    r = math.ceil(3 * sigma)
+    t = torch.arange(-r, r + 1, dtype=torch.float64)
+    g = torch.exp(-t**2 / (2 * sigma**2))
+    k = torch.outer(g, g).view(1, 1, 2 * r + 1, 2 * r + 1)
+    ones = torch.ones_like(x, dtype=torch.float64)
+    conv = torch.nn.functional.conv2d
+    return conv(x.double(), k, padding=r) / conv(ones, k, padding=r)
+
+
+@pytest.mark.parametrize("detail", [0.0, 2.0])
+def test_illumination_moves_g_towards_the_sources_average(detail: float) -> None:
+    torch.manual_seed(0)
+    before = TarDALGenerator(dim=4, depth=2, detail=detail).eval()
+    lit = TarDALGenerator(dim=4, depth=2, detail=detail, illum=3.0, illum_weight=0.75).eval()
+    lit.load_state_dict(before.state_dict())  # no parameters or state of its own
+    assert lit.receptive_radius == before.receptive_radius + 9
+    ir, vis = 0.85 + 0.1 * torch.rand(2, 1, 30, 37), 0.6 + 0.2 * torch.rand(2, 1, 30, 37)
+    with torch.no_grad():
+        y, out = before(ir, vis), lit(ir, vis)
+    avg = (ir.double() + vis.double()) / 2
+    ref = (y.double() + 0.75 * _normalised_blur(avg - y.double(), 3.0)).clamp(0, 1)
+    assert float((out.double() - ref).abs().max()) < 1e-5
+    # The illumination moves most of the way to the average; the sources' fine texture stays
+    # out (what the step adds is smooth).
+    gap_before = float((_normalised_blur(y.double() - avg, 3.0)).abs().mean())
+    gap_after = float((_normalised_blur(out.double() - avg, 3.0)).abs().mean())
+    assert gap_before > 0.1 and gap_after < 0.35 * gap_before
+    high = lambda x: x.double() - _normalised_blur(x, 3.0)  # noqa: E731
+    assert float(high(out - y).abs().mean()) < 0.1 * float(high(avg).abs().mean())
+    # Weight 0 leaves the output as it was.
+    none = TarDALGenerator(dim=4, depth=2, detail=detail, illum=3.0, illum_weight=0.0).eval()
+    none.load_state_dict(before.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(none(ir, vis), y)
+
+
+def test_illumination_is_eval_only_and_tiles_and_exports_exactly() -> None:
+    from tardal.fusion.inference import fuse_tiled
+    from tardal.fusion.optimize import inference_path
+
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=2, detail=1.0, illum=4.0, illum_weight=0.5)
+    plain = TarDALGenerator(dim=4, depth=2)
+    plain.load_state_dict(g.state_dict())
+    ir, vis = torch.rand(1, 1, 72, 80), torch.rand(1, 1, 72, 80)
+    torch.testing.assert_close(g(ir, vis), plain(ir, vis))  # training sees the map itself
+    r = g.receptive_radius
+    assert r == g.conv_radius + 3 + 12
+    with torch.no_grad():
+        whole = g.eval()(ir, vis)
+        assert float((g.canvas()(ir, vis) - whole).abs().max()) < 1e-5
+        assert float((fuse_tiled(g, ir, vis, 60, 2 * r) - whole).abs().max()) < 1e-5
+        assert float((inference_path(g, torch.device("cpu"))(ir, vis) - whole).abs().max()) < 1e-4
+        moved = ir.clone()
+        moved[..., 36, 40] += 0.5  # felt beyond the split's radius
+        diff = (g(moved, vis) - whole).abs()[0, 0]
+    ys, xs = torch.nonzero(diff > 1e-7, as_tuple=True)
+    reach = int(torch.maximum((ys - 36).abs(), (xs - 40).abs()).max())
+    assert g.conv_radius + 3 < reach <= r
+
+
+def test_illumination_from_config_and_its_bounds() -> None:
+    g = build_fusion(FusionConfig(dim=4, illum=5.0, illum_weight=0.25))
+    assert isinstance(g, TarDALGenerator) and (g.illum, g.illum_weight) == (5.0, 0.25)
+    assert g.receptive_radius == 8 + 15
+    for bad in (-1.0, 65.0):
+        with pytest.raises(ConfigError, match="fusion.illum must"):
+            TarDALGenerator(dim=4, illum=bad)
+    for bad in (-0.5, 1.5):
+        with pytest.raises(ConfigError, match="fusion.illum_weight"):
+            TarDALGenerator(dim=4, illum=1.0, illum_weight=bad)
