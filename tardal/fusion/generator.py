@@ -40,7 +40,7 @@ of decomposition methods that fuse detail layers additively). G's intensity and 
 that scale are kept and its fine texture is replaced by the sources' own. Training sees the
 network's map itself: trained through the split (sigma 2 and 3, the release config, seed 2), G's
 base compensated, brighter and lower in PSNR, and ranked below the same G with the split added
-after training (``configs/release.yaml`` gives the figures). The split adds ``ceil(3 sigma)``
+after training (``docs/release.md`` gives the figures). The split adds ``ceil(3 sigma)``
 pixels to the receptive radius. A detector trained on G's training-mode output would see other
 images at test time, so ``ct`` and ``tt`` refuse it.
 
