@@ -6,7 +6,10 @@
   (AP@[.5:.95]), ``AP50``, ``AP75``, ``APs/m/l``, ``precision``, ``recall``, ``f1``,
   ``AP50/<class>``, ``AP/<class>``; ``fitness = AP`` (0 when undefined).
 * Modes with G also report G's validation content loss (``content = a_ssim L_ssim + a_pix
-  L_pixel``, with ``ssim`` and ``pixel``); for ``dt`` ``fitness = -content``.
+  L_pixel``, with ``ssim`` and ``pixel``); for ``dt`` ``fitness = -content``. It scores G's own
+  map (:meth:`~tardal.fusion.generator.TarDALGenerator.own_map`): the eval-mode detail split
+  and illumination step are left out, as in training, so the epoch kept does not depend on
+  them.
 
 So ``weights/best.pt`` holds the epoch with the best AP@[.5:.95] (the lowest content loss for
 ``dt``).
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 from tardal.engine import distributed
-from tardal.engine.context import Context
+from tardal.engine.context import GENERATOR, Context
 from tardal.engine.data import to_device
 from tardal.engine.modes import Mode
 from tardal.io import write_image
@@ -48,6 +51,7 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
                 acc.add(ctx.eval_detector.predict(images, conf=d.conf, iou=d.iou,
                                                   max_det=d.max_det), batch)
             if fused is not None and mode.has_generator:
+                fused = _own_map(ctx, batch, fused)
                 n = fused.shape[0]
                 terms = crit(fused, batch["ir"], rgb_to_y(batch["vis"]), valid=batch.get("valid"))
                 terms["content"] = weighted_sum(terms, content_weights(ctx.cfg.loss))
@@ -72,6 +76,15 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
     ap = float(results["AP"])
     out["fitness"] = ap if math.isfinite(ap) else 0.0
     return out
+
+
+def _own_map(ctx: Context, batch: Mapping[str, Any], fused: torch.Tensor) -> torch.Tensor:
+    """G's own map of the batch where its eval mode adds steps to it, else ``fused``."""
+    g = ctx.models.get(GENERATOR)
+    if not getattr(g, "has_eval_steps", False):
+        return fused
+    with ctx.autocast(GENERATOR):
+        return g.own_map(batch["ir"], rgb_to_y(batch["vis"])).float()
 
 
 def _gather(acc: Any) -> None:

@@ -37,8 +37,8 @@ above, ``blur`` a Gaussian of that sigma (window ``2 ceil(3 sigma) + 1``, replic
 ``pick`` takes, per pixel, the source detail of the larger magnitude (``fusion.detail_rule
 max``, the choose-max rule of multi-scale fusion) or the sum of both (``sum``, the addition rule
 of decomposition methods that fuse detail layers additively). G's intensity and contrast below
-that scale are kept and its fine texture is replaced by the sources' own. Training sees the
-network's map itself: trained through the split (sigma 2 and 3, the release config, seed 2), G's
+that scale are kept and its fine texture is replaced by the sources' own. Training and
+validation see the network's map itself (:meth:`TarDALGenerator.own_map`): trained through the split (sigma 2 and 3, the release config, seed 2), G's
 base compensated, brighter and lower in PSNR, and ranked below the same G with the split added
 after training (``docs/release.md`` gives the figures). The split adds ``ceil(3 sigma)``
 pixels to the receptive radius. A detector trained on G's training-mode output would see other
@@ -236,7 +236,22 @@ class TarDALGenerator(nn.Module):
         """``x`` less a pixel on each side (the valid layout's dense block)."""
         return _Crop1.apply(x) if self.training else x[..., 1:-1, 1:-1]
 
+    @property
+    def has_eval_steps(self) -> bool:
+        """Whether eval mode adds the detail split or the illumination step to G's map."""
+        return self.detail > 0 or self.illum > 0
+
     def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        fused = self.own_map(ir, vis_y)
+        if self.training:
+            return fused
+        if self.detail > 0:
+            fused = self._split(fused, ir, vis_y)
+        return self._illuminate(fused, ir, vis_y) if self.illum > 0 else fused
+
+    def own_map(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
+        """The network's map, without the eval-mode steps (what training sees, and what
+        validation scores: the epoch kept does not depend on those steps)."""
         x = torch.cat((ir, vis_y), dim=1)
         if self.encoder.conv.weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)  # match the weights' layout
@@ -253,14 +268,8 @@ class TarDALGenerator(nn.Module):
         if self.on_canvas:
             logits = logits[..., r:-r, r:-r]
         if self.output == "sigmoid":
-            fused = torch.sigmoid(logits)
-        else:
-            fused = (torch.tanh(logits) + 1.0) * 0.5
-        if self.training:
-            return fused
-        if self.detail > 0:
-            fused = self._split(fused, ir, vis_y)
-        return self._illuminate(fused, ir, vis_y) if self.illum > 0 else fused
+            return torch.sigmoid(logits)
+        return (torch.tanh(logits) + 1.0) * 0.5
 
     def _split(self, fused: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
         """The detail split (module doc): ``fused``'s band below sigma, the sources' above."""

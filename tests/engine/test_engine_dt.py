@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import pytest
 import torch
 
@@ -201,3 +202,17 @@ def test_unlabelled_pairs_use_lc_masks(shared_data: Path, tmp_path: Path) -> Non
     assert 0.0 < row["train/mask"] < 0.5  # lc masks: some salient pixels, mostly background
     assert math.isfinite(row["val/content"]) and result.best.is_file()
     assert len(list((result.run_dir / "previews").glob("epoch1_*.png"))) == 1
+
+
+def test_validation_scores_g_own_map_whatever_the_eval_steps(make_cfg: MakeCfg) -> None:
+    common = ("train.epochs=2", "data.batch_size=4", "train.preview=1")
+    plain = train(make_cfg(*common, "name=plain"), progress=False)
+    steps = train(make_cfg(*common, "name=steps", "fusion.detail=1.5", "fusion.illum=6",
+                           "fusion.illum_weight=0.75"), progress=False)
+    assert [r["val/content"] for r in steps.rows] == [r["val/content"] for r in plain.rows]
+    assert steps.state.best_epoch == plain.state.best_epoch
+    # Training is the same too; only what G shows when fusing (the previews) differs.
+    _same_state(load_checkpoint(plain.last)["models"], load_checkpoint(steps.last)["models"])
+    a, b = (cv2.imread(str(next((r.run_dir / "previews").glob("epoch2_*.png")))).astype(float)
+            for r in (plain, steps))
+    assert abs(a - b).mean() > 1.0
