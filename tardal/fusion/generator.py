@@ -286,13 +286,13 @@ class TarDALGenerator(nn.Module):
 
     def _illuminate(self, y: torch.Tensor, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
         """The illumination step (module doc): ``y`` moved towards the sources' average below
-        sigma, by a normalised (zero-padded) separable Gaussian."""
+        sigma, by a normalised (zero-padded) separable Gaussian. The blurred ones are the outer
+        product of the row and column profiles, so only the gap map is blurred in 2-D."""
         gap = (ir.to(y.dtype) + vis_y.to(y.dtype)) * 0.5 - y
-        maps = torch.cat((gap, torch.ones_like(gap)), dim=1)
         k = self.illum_kernel.to(y.dtype)
         r = k.numel() // 2
-        rows = F.conv2d(F.pad(maps, (r, r, 0, 0)), k.view(1, 1, 1, -1).expand(2, 1, 1, -1),
-                        groups=2)
-        both = F.conv2d(F.pad(rows, (0, 0, r, r)), k.view(1, 1, -1, 1).expand(2, 1, -1, 1),
-                        groups=2)
-        return (y + self.illum_weight * both[:, :1] / both[:, 1:]).clamp(0.0, 1.0)
+        rows, cols = k.view(1, 1, 1, -1), k.view(1, 1, -1, 1)
+        blur = F.conv2d(F.pad(F.conv2d(F.pad(gap, (r, r, 0, 0)), rows), (0, 0, r, r)), cols)
+        across = F.conv2d(F.pad(torch.ones_like(gap[:1, :, :1]), (r, r, 0, 0)), rows)
+        down = F.conv2d(F.pad(torch.ones_like(gap[:1, :, :, :1]), (0, 0, r, r)), cols)
+        return (y + self.illum_weight * blur / (across * down)).clamp(0.0, 1.0)
