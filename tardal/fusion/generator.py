@@ -34,15 +34,15 @@ Padding (``fusion.padding``):
 Detail split (``fusion.detail = sigma > 0``, off by default), in eval mode only: the output is
 ``clamp(blur(f) + pick(ir - blur(ir), vis - blur(vis)), 0, 1)``, where ``f`` is the network's map
 above, ``blur`` a Gaussian of that sigma (window ``2 ceil(3 sigma) + 1``, replicate padding) and
-``pick`` takes, per pixel, the source detail of the larger magnitude (``fusion.detail_rule
-max``, the choose-max rule of multi-scale fusion) or the sum of both (``sum``, the addition rule
-of decomposition methods that fuse detail layers additively). G's intensity and contrast below
-that scale are kept and its fine texture is replaced by the sources' own. Training and
-validation see the network's map itself (:meth:`TarDALGenerator.own_map`): trained through the split (sigma 2 and 3, the release config, seed 2), G's
-base compensated, brighter and lower in PSNR, and ranked below the same G with the split added
-after training (``docs/release.md`` gives the figures). The split adds ``ceil(3 sigma)``
-pixels to the receptive radius. A detector trained on G's training-mode output would see other
-images at test time, so ``ct`` and ``tt`` refuse it.
+``pick`` takes, per pixel, the source detail of the larger magnitude (``fusion.detail_rule max``,
+the choose-max rule of multi-scale fusion) or the sum of both (``sum``, the addition rule of
+decomposition methods that fuse detail layers additively). G's intensity and contrast below that
+scale are kept and its fine texture is replaced by the sources' own. Training and validation see the
+network's map itself (:meth:`TarDALGenerator.own_map`): trained through the split (sigma 2 and 3,
+the release config, seed 2), G's base compensated, brighter and lower in PSNR, and ranked below the
+same G with the split added after training (``docs/release.md`` gives the figures). The split adds
+``ceil(3 sigma)`` pixels to the receptive radius. A detector trained on G's training-mode output
+would see other images at test time, so ``ct`` and ``tt`` refuse it.
 
 Illumination (``fusion.illum = sigma > 0``, off by default), in eval mode only, after the split:
 ``clamp(y + w * blur(avg - y) / blur(1), 0, 1)``, where ``y`` is the output so far, ``avg`` the
