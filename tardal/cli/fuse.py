@@ -6,7 +6,7 @@ Examples::
     tardal fuse runs/train/dt/weights/best.pt --ir pair/ir --vi pair/vi --out fused/
     tardal fuse best.pt --ir 01_ir.png --vi 01_vi.png --out fused/ --grey
     tardal fuse --method laplacian --ir tno/ir --vi tno/vi --out fused/laplacian
-    tardal fuse best.pt --ir big/ir --vi big/vi --out fused/ --tile 512 --overlap 32
+    tardal fuse best.pt --ir big/ir --vi big/vi --out fused/ --tile 512
     tardal fuse --list                                         # registered fusion methods
 
 ``--ir`` and ``--vi`` are two files or two folders (paired by file stem). WEIGHTS is a
@@ -14,7 +14,8 @@ checkpoint written by ``tardal train`` (its saved config rebuilds the network); 
 runs a registered method that needs no weights instead; with neither, the release G packaged
 with tardal fuses (``tools/train_release.py`` trains it on RoadScene; its provenance is in the
 file: ``tardal/weights/tardal-release.pt``). Each image is fused whole, at its own
-size, or in overlapping tiles with ``--tile``. The fused luma is recoloured with the visible
+size, or in overlapping tiles with ``--tile`` (``--overlap`` defaults to twice the network's
+receptive radius, which gives the one-pass result exactly). The fused luma is recoloured with the visible
 image's CbCr into RGB, or written grey with ``--grey``. Output files keep the infrared file's
 name (``--ext`` changes the format).
 
@@ -37,7 +38,8 @@ from tardal.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-# Tile used when a one-pass fusion runs out of accelerator memory.
+# Tile used when a one-pass fusion runs out of accelerator memory (larger where exact tiles need
+# more overlap), and the overlap for methods that state no receptive radius.
 FALLBACK_TILE, FALLBACK_OVERLAP = 512, 32
 
 
@@ -57,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="colour sources of one scene focused differently (--ir: near, --vi: far); "
                         "fused in colour")
     p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: whole image)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="tile overlap in pixels (default: twice the network's receptive radius, "
+                        "the exact one-pass result)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--ext", default="", help="output format, e.g. png (default: the input's)")
     p.add_argument("--no-optimize", action="store_true",
@@ -166,9 +170,11 @@ def run(args: argparse.Namespace) -> int:
     missing = [f for f in ("ir", "vi", "out") if not getattr(args, f)]
     if missing:
         raise ConfigError("tardal fuse needs " + ", ".join(f"--{m}" for m in missing))
-    if args.tile < 0 or (args.tile and not 0 <= args.overlap < args.tile):
-        raise ConfigError(f"--tile must be >= 0 and --overlap in [0, tile), found "
-                          f"{args.tile} and {args.overlap}")
+    if args.tile < 0:
+        raise ConfigError(f"--tile must be >= 0, found {args.tile}")
+    if args.tile and args.overlap is not None and not 0 <= args.overlap < args.tile:
+        raise ConfigError(f"--overlap must be in [0, tile), found {args.overlap} with --tile "
+                          f"{args.tile}")
     ext = args.ext.lstrip(".").lower()
     formats = [s.lstrip(".") for s in IMAGE_SUFFIXES]
     if args.ext and ext not in formats:
@@ -197,7 +203,16 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
     colour = args.multifocus or has_colour_path(net)
-    radius = int(getattr(net, "receptive_radius", 0))
+    known = getattr(net, "receptive_radius", None)  # None: the method does not say
+    radius = int(known or 0)
+    exact = 2 * radius if known is not None else FALLBACK_OVERLAP  # overlap of exact tiles
+    if args.tile and args.overlap is None:
+        args.overlap = exact
+        if args.overlap >= args.tile:
+            raise ConfigError(f"--tile {args.tile}: {what} sees {radius} pixels around each "
+                              f"output pixel, so exact tiles overlap by {args.overlap}; use "
+                              f"--tile {args.overlap + 1} or more (or a smaller --overlap, "
+                              f"with seams)")
     if args.tile and args.overlap // 2 < radius:
         log.warning("--overlap %d: %s sees %d pixels around each output pixel, so tiles leave "
                     "seams; --overlap %d or more gives the one-pass result", args.overlap, what,
@@ -231,9 +246,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             fused = fuse_image(net, ir_in, vis_in, tile=args.tile, overlap=args.overlap)
         except torch.OutOfMemoryError:
-            log.warning("%s: out of memory in one pass; fusing in %d px tiles", name,
-                        FALLBACK_TILE)
-            fused = fuse_image(net, ir_in, vis_in, tile=FALLBACK_TILE, overlap=FALLBACK_OVERLAP)
+            tile = max(FALLBACK_TILE, 2 * exact)
+            log.warning("%s: out of memory in one pass; fusing in %d px tiles", name, tile)
+            fused = fuse_image(net, ir_in, vis_in, tile=tile, overlap=exact)
         fused = fused.float().clamp(0, 1)
         if args.grey:
             img = fused[0, 0].cpu().numpy()

@@ -117,6 +117,32 @@ def test_tiled_equals_whole(tno: Path, checkpoint: Path, tmp_path: Path,
     assert np.abs(whole - tiled).max() <= 1
 
 
+def test_tile_overlap_defaults_to_the_exact_one(tno: Path, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from tardal.fusion import load_fusion
+    from tardal.fusion.loading import release_weights
+
+    if release_weights() is None:
+        pytest.skip("no packaged release G in this installation")
+    radius = load_fusion(release_weights())[0].receptive_radius
+    assert radius > 100  # the release's illumination step (sigma 32) widens it
+    args = ["--ir", str(tno / "ir" / "11.png"), "--vi", str(tno / "vi" / "11.png"), "--device",
+            "cpu", "--grey"]
+    assert main(["fuse", *args, "--out", str(tmp_path / "whole")]) == 0
+    with caplog.at_level("WARNING", logger="tardal.cli.fuse"):
+        assert main(["fuse", *args, "--out", str(tmp_path / "tiled"), "--tile",
+                     str(2 * radius + 180)]) == 0
+    assert "seams" not in caplog.text
+    whole = read_raw(tmp_path / "whole" / "11.png").astype(int)
+    assert np.abs(whole - read_raw(tmp_path / "tiled" / "11.png").astype(int)).max() <= 1
+    capsys.readouterr()
+    assert main(["fuse", *args, "--out", str(tmp_path / "small"), "--tile", "200"]) == 2
+    err = capsys.readouterr().err
+    assert "--tile 200: " in err and f"use --tile {2 * radius + 1} or more" in err
+    assert not (tmp_path / "small").exists()
+
+
 def test_list_and_ext(tno: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fuse", "--list"]) == 0
     assert capsys.readouterr().out.split() == FUSION.names()
