@@ -9,15 +9,15 @@ Examples::
     tardal fuse best.pt --ir big/ir --vi big/vi --out fused/ --tile 512
     tardal fuse --list                                         # registered fusion methods
 
-``--ir`` and ``--vi`` are two files or two folders (paired by file stem). WEIGHTS is a
-checkpoint written by ``tardal train`` (its saved config rebuilds the network); ``--method``
-runs a registered method that needs no weights instead; with neither, the release G packaged
-with tardal fuses (``tools/train_release.py`` trains it on RoadScene; its provenance is in the
-file: ``tardal/weights/tardal-release.pt``). Each image is fused whole, at its own
-size, or in overlapping tiles with ``--tile`` (``--overlap`` defaults to twice the network's
-receptive radius, which gives the one-pass result exactly). The fused luma is recoloured with the visible
-image's CbCr into RGB, or written grey with ``--grey``. Output files keep the infrared file's
-name (``--ext`` changes the format).
+``--ir`` and ``--vi`` are two files or two folders (paired by file stem). WEIGHTS is a checkpoint
+written by ``tardal train`` (its saved config rebuilds the network); ``--method`` runs a registered
+method that needs no weights instead; with neither, the release G packaged with tardal fuses
+(``tools/train_release.py`` trains it on RoadScene; its provenance is in the file:
+``tardal/weights/tardal-release.pt``). Each image is fused whole, at its own size, or in overlapping
+tiles with ``--tile`` (``--overlap`` defaults to twice the network's receptive radius, which gives
+the one-pass result exactly). The fused luma is recoloured with the visible image's CbCr into RGB,
+or written grey with ``--grey``. Output files keep the infrared file's name (``--ext`` changes the
+format).
 
 Multi-focus pairs (two colour photographs of one scene, focused near and far) are fused in
 colour with ``--multifocus``, ``--ir`` and ``--vi`` naming the near- and far-focus sources: the
