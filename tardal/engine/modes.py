@@ -103,15 +103,12 @@ def _check_trainable_generator(cfg: Config, mode: str) -> None:
     if cfg.fusion.name != "tardal":
         raise ConfigError(f"train.mode {mode}: fusion.name must be 'tardal' (a trainable G), "
                           f"found {cfg.fusion.name!r}; use train.mode=frontend for fixed methods")
-    if cfg.fusion.detail > 0:
-        raise ConfigError(f"train.mode {mode}: fusion.detail must be 0, found "
-                          f"{cfg.fusion.detail:g}: G's detail split applies in eval mode only, so "
-                          f"the detector would train on other images than it is tested on")
-    if cfg.fusion.illum > 0:
-        raise ConfigError(f"train.mode {mode}: fusion.illum must be 0, found "
-                          f"{cfg.fusion.illum:g}: G's illumination step applies in eval mode "
-                          f"only, so the detector would train on other images than it is "
-                          f"tested on")
+    for key, step in (("detail", "detail split"), ("illum", "illumination step")):
+        value = getattr(cfg.fusion, key)
+        if value > 0:
+            raise ConfigError(f"train.mode {mode}: fusion.{key} must be 0, found {value:g}: G's "
+                              f"{step} applies in eval mode only, so the detector would train "
+                              f"on other images than it is tested on")
 
 
 def _trainable_generator(cfg: Config, mode: str, restore: bool) -> nn.Module:

@@ -43,15 +43,21 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
     d = ctx.cfg.detector
     sums: dict[str, torch.Tensor] = {}
     count = 0
+    g = ctx.models.get(GENERATOR)
+    own = mode.has_generator and getattr(g, "has_eval_steps", False)  # score G's own map
     with ctx.evaluating():
         for batch in batches:
             batch = to_device(dict(batch), ctx.device)
-            images, fused = mode.view(ctx, batch["ir"], batch["vis"])
+            fused = None
+            if acc is not None or not own:  # (without a detector the view is not needed)
+                images, fused = mode.view(ctx, batch["ir"], batch["vis"])
             if acc is not None:
                 acc.add(ctx.eval_detector.predict(images, conf=d.conf, iou=d.iou,
                                                   max_det=d.max_det), batch)
+            if own:
+                with ctx.autocast(GENERATOR):
+                    fused = g.own_map(batch["ir"], rgb_to_y(batch["vis"])).float()
             if fused is not None and mode.has_generator:
-                fused = _own_map(ctx, batch, fused)
                 n = fused.shape[0]
                 terms = crit(fused, batch["ir"], rgb_to_y(batch["vis"]), valid=batch.get("valid"))
                 terms["content"] = weighted_sum(terms, content_weights(ctx.cfg.loss))
@@ -76,15 +82,6 @@ def validate(ctx: Context, mode: Mode, batches: Iterable[Mapping[str, Any]]) -> 
     ap = float(results["AP"])
     out["fitness"] = ap if math.isfinite(ap) else 0.0
     return out
-
-
-def _own_map(ctx: Context, batch: Mapping[str, Any], fused: torch.Tensor) -> torch.Tensor:
-    """G's own map of the batch where its eval mode adds steps to it, else ``fused``."""
-    g = ctx.models.get(GENERATOR)
-    if not getattr(g, "has_eval_steps", False):
-        return fused
-    with ctx.autocast(GENERATOR):
-        return g.own_map(batch["ir"], rgb_to_y(batch["vis"])).float()
 
 
 def _gather(acc: Any) -> None:
