@@ -92,6 +92,9 @@ class FusionConfig:
     # this sigma, by the fraction illum_weight (its illumination; G keeps the contrast); 0 = off
     illum: float = 0.0
     illum_weight: float = 1.0
+    # tardal: > 0 moves G's eval-mode tone curve this fraction of the way to its histogram-
+    # equalised one (the whole image; after the split and the illumination step); 0 = off
+    equalize: float = 0.0
     weights: str = ""  # local checkpoint to start from (or to freeze, in ``frontend`` mode)
     levels: int = 4  # laplacian: pyramid levels (fewer on small images)
 
@@ -506,6 +509,7 @@ VALUE_RULES: dict[str, Rule] = {
     "fusion.detail": between(0.0, 8.0),
     "fusion.illum": between(0.0, 64.0),
     "fusion.illum_weight": UNIT,
+    "fusion.equalize": UNIT,
     # discriminators
     "disc.dim": at_least(1, integer=True),
     "disc.layers": one_of(3, 4),

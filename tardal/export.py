@@ -103,6 +103,9 @@ def fusion_onnx(net: nn.Module, opset: int = DEFAULT_OPSET, size: int = 64) -> b
     """
     from tardal.fusion.generator import TarDALGenerator
 
+    if getattr(net, "equalize", 0.0) > 0 and opset < 16:
+        raise ConfigError(f"--opset {opset}: G's tone step (fusion.equalize) needs opset 16 or "
+                          f"later (its histogram is a ScatterElements with reduction 'add')")
     if isinstance(net, TarDALGenerator) and net.padding == "input" and not net.on_canvas:
         net = net.canvas()
     net = net.eval()

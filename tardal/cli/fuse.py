@@ -196,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tardal.engine.device import resolve_device
+    from tardal.fusion.generator import equalize_blend
     from tardal.fusion.inference import fuse_colour, fuse_image, has_colour_path
     from tardal.fusion.optimize import inference_path
     from tardal.ops.color import recolor, rgb_to_y
@@ -203,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
     colour = args.multifocus or has_colour_path(net)
+    tone = float(getattr(net, "equalize", 0.0))  # G's tone step reads the whole image: it is
+    if tone > 0:  # applied once to the assembled output (tiled or not), the rest runs as is
+        net = net.without_tone()
     known = getattr(net, "receptive_radius", None)  # None: the method does not say
     radius = int(known or 0)
     exact = 2 * radius if known is not None else FALLBACK_OVERLAP  # overlap of exact tiles
@@ -234,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
             a, b = (torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(device)
                     for x in (a_np, b_np))
             rgb = fuse_colour(net, a, b, tile=args.tile, overlap=args.overlap).float()
+            if tone > 0:  # per channel, as G fused them
+                rgb = equalize_blend(rgb.reshape(-1, 1, *rgb.shape[-2:]), tone).view_as(rgb)
             img = rgb_to_y(rgb)[0, 0] if args.grey else rgb[0].permute(1, 2, 0)
             write_image(target, img.clamp(0, 1).cpu().numpy())
             continue
@@ -250,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
             log.warning("%s: out of memory in one pass; fusing in %d px tiles", name, tile)
             fused = fuse_image(net, ir_in, vis_in, tile=tile, overlap=exact)
         fused = fused.float().clamp(0, 1)
+        if tone > 0:
+            fused = equalize_blend(fused, tone)
         if args.grey:
             img = fused[0, 0].cpu().numpy()
         else:

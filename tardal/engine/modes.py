@@ -103,7 +103,8 @@ def _check_trainable_generator(cfg: Config, mode: str) -> None:
     if cfg.fusion.name != "tardal":
         raise ConfigError(f"train.mode {mode}: fusion.name must be 'tardal' (a trainable G), "
                           f"found {cfg.fusion.name!r}; use train.mode=frontend for fixed methods")
-    for key, step in (("detail", "detail split"), ("illum", "illumination step")):
+    for key, step in (("detail", "detail split"), ("illum", "illumination step"),
+                      ("equalize", "tone step")):
         value = getattr(cfg.fusion, key)
         if value > 0:
             raise ConfigError(f"train.mode {mode}: fusion.{key} must be 0, found {value:g}: G's "

@@ -54,6 +54,17 @@ against the brighter source (``loss.sdw max``), G lights whole regions as the br
 does. It adds ``ceil(3 sigma)`` pixels to the receptive radius; ``ct`` and ``tt`` refuse it as
 they refuse the split.
 
+Tone (``fusion.equalize = w > 0``, off by default), in eval mode only, last: ``y + w * (eq(y) -
+y)``, where ``eq`` is ``y``'s histogram equalisation (the cumulative histogram of ``y`` on 256
+levels, as OpenCV's ``equalizeHist``, without its rounding to 8 bits). The image's tone curve
+moves the fraction ``w`` of the way to the one that spreads its grey levels evenly; it reads the
+whole image, so it is not part of :attr:`TarDALGenerator.receptive_radius`, and ``tardal fuse``
+applies it once to the assembled image (:meth:`TarDALGenerator.without_tone`), tiled or not.
+The fused map of G and the two steps above packs its grey levels tightly (moved towards the
+sources' average, a flat histogram loses its tails); a small step restores the spread (grey
+entropy, contrast) at a small cost in PSNR (``docs/release.md``). Exported graphs need ONNX
+opset 16 or later (a histogram is a ScatterElements with ``add``); ``ct`` and ``tt`` refuse it.
+
 Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
 BatchNorm into its convolution for inference.
 """
@@ -138,6 +149,23 @@ class ConvBlock(nn.Module):
         return self.act(self.bn(y))
 
 
+def equalize_blend(y: torch.Tensor, weight: float) -> torch.Tensor:
+    """``y + weight * (eq(y) - y)`` per image of a (B,1,H,W) batch in [0,1] (the tone step of
+    the module doc). ``eq`` maps each of 256 grey levels through the image's cumulative
+    histogram, from 0 at its darkest level to 1 at its brightest (a single-level image is left
+    as it is). Computed in float32; the result has ``y``'s dtype."""
+    x = y.float()
+    q = (x * 255).round().clamp(0, 255).long().flatten(1)
+    hist = torch.zeros(q.shape[0], 256, device=y.device).scatter_add(
+        1, q, torch.ones_like(q, dtype=torch.float32))
+    cdf = hist.cumsum(1)
+    low = cdf.gather(1, q.amin(1, keepdim=True))  # the count at the darkest level
+    span = torch.ones_like(low) * q.shape[1] - low  # pixels above it
+    eq = torch.where(span > 0, (cdf.gather(1, q) - low) / span.clamp(min=1),
+                     x.flatten(1)).view_as(x)
+    return (x + weight * (eq - x)).to(y.dtype)
+
+
 @FUSION.register("tardal")
 class TarDALGenerator(nn.Module):
     """G: ``fused = G(ir, vis_y)``.
@@ -151,6 +179,7 @@ class TarDALGenerator(nn.Module):
         detail_rule: the split's detail, ``"max"`` (default) or ``"sum"`` (module doc).
         illum: sigma of the eval-mode illumination step (module doc); 0 (default) leaves it out.
         illum_weight: the fraction of the way to the sources' average illumination, in [0, 1].
+        equalize: the eval-mode tone step's fraction, in [0, 1] (module doc); 0 (default) off.
 
     Input ``ir, vis_y``: (B,1,H,W) float in [0,1]; output (B,1,H,W) float in [0,1].
     """
@@ -159,7 +188,7 @@ class TarDALGenerator(nn.Module):
                  output: Literal["sigmoid", "tanh"] = "sigmoid",
                  padding: Literal["input", "reflect", "zeros"] = "input",
                  detail: float = 0.0, detail_rule: Literal["max", "sum"] = "max",
-                 illum: float = 0.0, illum_weight: float = 1.0) -> None:
+                 illum: float = 0.0, illum_weight: float = 1.0, equalize: float = 0.0) -> None:
         super().__init__()
         if dim < 1 or depth < 1:
             raise ConfigError(f"fusion.dim and fusion.depth must be >= 1, found {dim}, {depth}")
@@ -176,6 +205,8 @@ class TarDALGenerator(nn.Module):
             raise ConfigError(f"fusion.illum must be in [0, 64], found {illum}")
         if not 0.0 <= illum_weight <= 1.0:
             raise ConfigError(f"fusion.illum_weight must be in [0, 1], found {illum_weight}")
+        if not 0.0 <= equalize <= 1.0:
+            raise ConfigError(f"fusion.equalize must be in [0, 1], found {equalize}")
         self.dim, self.depth, self.output, self.padding = dim, depth, output, padding
         self.detail, self.detail_rule = float(detail), detail_rule
         if detail > 0:  # the split's Gaussian for (fused, ir, vis); not in the state dict
@@ -187,6 +218,7 @@ class TarDALGenerator(nn.Module):
         if illum > 0:  # the illumination step's 1-D Gaussian; not in the state dict
             g = gaussian_window(2 * math.ceil(3 * illum) + 1, illum, dtype=torch.float64)
             self.register_buffer("illum_kernel", g.float(), persistent=False)
+        self.equalize = float(equalize)
         self.on_canvas = False  # the inference layout of canvas() (not part of the state dict)
         pm = padding
         self.encoder = ConvBlock(2, dim, bn=True, act=True, padding_mode=pm)
@@ -205,7 +237,7 @@ class TarDALGenerator(nn.Module):
     def from_config(cls, cfg: FusionConfig) -> "TarDALGenerator":
         return cls(dim=cfg.dim, depth=cfg.depth, output=cfg.output, padding=cfg.padding,
                    detail=cfg.detail, detail_rule=cfg.detail_rule, illum=cfg.illum,
-                   illum_weight=cfg.illum_weight)
+                   illum_weight=cfg.illum_weight, equalize=cfg.equalize)
 
     @property
     def conv_radius(self) -> int:
@@ -214,7 +246,8 @@ class TarDALGenerator(nn.Module):
 
     @property
     def receptive_radius(self) -> int:
-        """Pixels of context on each side that one output pixel depends on."""
+        """Pixels of context on each side that one output pixel depends on (without the tone
+        step, which reads the whole image: module doc)."""
         return (self.conv_radius + (math.ceil(3 * self.detail) if self.detail > 0 else 0)
                 + (math.ceil(3 * self.illum) if self.illum > 0 else 0))
 
@@ -232,14 +265,23 @@ class TarDALGenerator(nn.Module):
         net.on_canvas = True
         return net
 
+    def without_tone(self) -> "TarDALGenerator":
+        """A shallow copy (the same modules and weights) without the eval-mode tone step
+        (``fusion.equalize``), for tiled inference: its output pixels are local, and
+        :func:`equalize_blend` of the assembled image gives this network's output."""
+        net = copy.copy(self)
+        net.equalize = 0.0
+        return net
+
     def _crop(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` less a pixel on each side (the valid layout's dense block)."""
         return _Crop1.apply(x) if self.training else x[..., 1:-1, 1:-1]
 
     @property
     def has_eval_steps(self) -> bool:
-        """Whether eval mode adds the detail split or the illumination step to G's map."""
-        return self.detail > 0 or self.illum > 0
+        """Whether eval mode adds the detail split, the illumination or the tone step to G's
+        map."""
+        return self.detail > 0 or self.illum > 0 or self.equalize > 0
 
     def forward(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
         fused = self.own_map(ir, vis_y)
@@ -247,7 +289,9 @@ class TarDALGenerator(nn.Module):
             return fused
         if self.detail > 0:
             fused = self._split(fused, ir, vis_y)
-        return self._illuminate(fused, ir, vis_y) if self.illum > 0 else fused
+        if self.illum > 0:
+            fused = self._illuminate(fused, ir, vis_y)
+        return equalize_blend(fused, self.equalize) if self.equalize > 0 else fused
 
     def own_map(self, ir: torch.Tensor, vis_y: torch.Tensor) -> torch.Tensor:
         """The network's map, without the eval-mode steps (what training sees, and what
