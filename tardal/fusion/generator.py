@@ -56,14 +56,15 @@ they refuse the split.
 
 Tone (``fusion.equalize = w > 0``, off by default), in eval mode only, last: ``y + w * (eq(y) -
 y)``, where ``eq`` is ``y``'s histogram equalisation (the cumulative histogram of ``y`` on 256
-levels, as OpenCV's ``equalizeHist``, without its rounding to 8 bits). The image's tone curve
-moves the fraction ``w`` of the way to the one that spreads its grey levels evenly; it reads the
-whole image, so it is not part of :attr:`TarDALGenerator.receptive_radius`, and ``tardal fuse``
-applies it once to the assembled image (:meth:`TarDALGenerator.without_tone`), tiled or not.
-The fused map of G and the two steps above packs its grey levels tightly (moved towards the
-sources' average, a flat histogram loses its tails); a small step restores the spread (grey
-entropy, contrast) at a small cost in PSNR (``docs/release.md``). Exported graphs need ONNX
-opset 16 or later (a histogram is a ScatterElements with ``add``); ``ct`` and ``tt`` refuse it.
+levels, as OpenCV's ``equalizeHist``, without its rounding to 8 bits). The image's tone curve moves
+the fraction ``w`` of the way to the one that spreads its grey levels evenly; it reads the whole
+image, so it is not part of :attr:`TarDALGenerator.receptive_radius`, and ``tardal fuse`` applies
+it once to the assembled image (:meth:`TarDALGenerator.without_tone`), tiled or not. Why: a blend
+of two sources has a narrower grey histogram than the wider source (the release's output on
+RoadScene val: grey standard deviation 38.7 against the infrared's 50.5, entropy 7.08 against 7.40
+bits); a step of 0.1 widens it (42.0, 7.24) at a small cost in PSNR (``docs/release.md``). Exported
+graphs need ONNX opset 16 or later (a histogram is a ScatterElements with ``add``); ``ct`` and
+``tt`` refuse it.
 
 Convolutions followed by BatchNorm have no bias, so :mod:`tardal.fusion.optimize` can fold each
 BatchNorm into its convolution for inference.

@@ -245,6 +245,9 @@ def test_mode_errors(make_cfg: MakeCfg, tmp_path: Path) -> None:
         cfg = make_cfg(*DET, f"train.mode={mode}", "fusion.illum=16")
         with pytest.raises(ConfigError, match=f"train.mode {mode}: fusion.illum must be 0"):
             get_mode(cfg)
+        cfg = make_cfg(*DET, f"train.mode={mode}", "fusion.equalize=0.1")
+        with pytest.raises(ConfigError, match=f"train.mode {mode}: fusion.equalize must be 0"):
+            get_mode(cfg)
     bad = tmp_path / "bad.pt"
     torch.save({"config": {}, "models": {"D_t": {}}}, bad)
     with pytest.raises(CheckpointError):

@@ -208,7 +208,7 @@ def test_validation_scores_g_own_map_whatever_the_eval_steps(make_cfg: MakeCfg) 
     common = ("train.epochs=2", "data.batch_size=4", "train.preview=1")
     plain = train(make_cfg(*common, "name=plain"), progress=False)
     steps = train(make_cfg(*common, "name=steps", "fusion.detail=1.5", "fusion.illum=6",
-                           "fusion.illum_weight=0.75"), progress=False)
+                           "fusion.illum_weight=0.75", "fusion.equalize=0.1"), progress=False)
     assert [r["val/content"] for r in steps.rows] == [r["val/content"] for r in plain.rows]
     assert steps.state.best_epoch == plain.state.best_epoch
     # Training is the same too; only what G shows when fusing (the previews) differs.

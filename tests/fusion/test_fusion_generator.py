@@ -339,3 +339,84 @@ def test_illumination_from_config_and_its_bounds() -> None:
     for bad in (-0.5, 1.5):
         with pytest.raises(ConfigError, match="fusion.illum_weight"):
             TarDALGenerator(dim=4, illum=1.0, illum_weight=bad)
+
+
+def test_tone_step_is_opencv_histogram_equalisation_blended() -> None:
+    import cv2
+    import numpy as np
+
+    from tardal.fusion.generator import equalize_blend
+
+    torch.manual_seed(0)
+    # Two images of a batch, each with a narrow, uneven histogram, on the 8-bit grid.
+    y = (torch.rand(2, 1, 40, 52) ** 2 * 0.3 + torch.tensor([0.2, 0.5]).view(2, 1, 1, 1))
+    y = (y * 255).round() / 255
+    for w in (0.1, 1.0):
+        out = equalize_blend(y, w)
+        for i in range(2):
+            u = (y[i, 0].numpy() * 255).round().astype(np.uint8)
+            ref = y[i, 0].numpy() + w * (cv2.equalizeHist(u) / 255.0 - y[i, 0].numpy())
+            # OpenCV rounds its table to 8 bits: within half a level (times w)
+            assert np.abs(out[i, 0].numpy() - ref).max() <= w * 0.5 / 255 + 1e-6
+            torch.testing.assert_close(equalize_blend(y[i:i + 1], w), out[i:i + 1])
+    full = equalize_blend(y, 1.0)
+    assert float(full.amin()) == 0.0 and float(full.amax()) == 1.0  # spread over [0, 1]
+    order = y.flatten(1).argsort(1)  # the tone curve is monotone: the order stays
+    sorted_out = full.flatten(1).gather(1, order)
+    assert bool((sorted_out.diff(dim=1) >= 0).all())
+    flat = torch.full((1, 1, 8, 8), 0.4)
+    torch.testing.assert_close(equalize_blend(flat, 1.0), flat)  # one level: left as it is
+
+
+def test_tone_step_is_eval_only_last_and_global() -> None:
+    from tardal.fusion.generator import equalize_blend
+    from tardal.fusion.inference import fuse_tiled
+
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=2, detail=1.0, illum=4.0, illum_weight=0.5, equalize=0.3)
+    local = TarDALGenerator(dim=4, depth=2, detail=1.0, illum=4.0, illum_weight=0.5)
+    local.load_state_dict(g.state_dict())  # no parameters or state of its own
+    assert g.has_eval_steps and g.receptive_radius == local.receptive_radius
+    ir, vis = torch.rand(1, 1, 64, 70), torch.rand(1, 1, 64, 70)
+    torch.testing.assert_close(g(ir, vis), local(ir, vis))  # training sees the map itself
+    g.eval(), local.eval()
+    with torch.no_grad():
+        whole, before = g(ir, vis), local(ir, vis)
+        torch.testing.assert_close(whole, equalize_blend(before, 0.3))
+        assert float((whole - before).abs().mean()) > 1e-3
+        # without_tone shares the weights; tiles of it, then the step, give G's output
+        bare = g.without_tone()
+        assert bare.equalize == 0.0 and g.equalize == 0.3
+        assert bare.encoder.conv.weight is g.encoder.conv.weight
+        tiled = fuse_tiled(bare, ir, vis, 48, 2 * g.receptive_radius)
+        assert float((equalize_blend(tiled, 0.3) - whole).abs().max()) < 1e-5
+        # the step reads the whole image: a change far away moves this pixel's tone
+        far = ir.clone()
+        far[..., :20, :20] = 1.0
+        assert float((g(far, vis) - whole)[..., 40:, 40:].abs().max()) > 1e-4
+        assert float((local(far, vis) - before)[..., 40:, 40:].abs().max()) == 0.0
+
+
+def test_tone_step_exports_from_opset_16() -> None:
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    from tardal.export import fusion_onnx
+
+    torch.manual_seed(0)
+    g = TarDALGenerator(dim=4, depth=2, illum=2.0, illum_weight=0.5, equalize=0.2).eval()
+    session = ort.InferenceSession(fusion_onnx(g, 16), providers=["CPUExecutionProvider"])
+    ir, vis = torch.rand(2, 1, 50, 61), torch.rand(2, 1, 50, 61)
+    (out,) = session.run(["fused"], {"ir": ir.numpy(), "vis_y": vis.numpy()})
+    with torch.no_grad():
+        assert np.abs(out - g(ir, vis).numpy()).max() < 1e-4
+    with pytest.raises(ConfigError, match="--opset 15: G's tone step .*needs opset 16"):
+        fusion_onnx(g, 15)
+
+
+def test_tone_step_from_config_and_its_bounds() -> None:
+    g = build_fusion(FusionConfig(dim=4, equalize=0.25))
+    assert isinstance(g, TarDALGenerator) and g.equalize == 0.25 and g.has_eval_steps
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="fusion.equalize must be in"):
+            TarDALGenerator(dim=4, equalize=bad)
