@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tardal.engine.device import resolve_device
-    from tardal.fusion.generator import equalize_blend
+    from tardal.fusion.generator import equalize_blend, split_tone
     from tardal.fusion.inference import fuse_colour, fuse_image, has_colour_path
     from tardal.fusion.optimize import inference_path
     from tardal.ops.color import recolor, rgb_to_y
@@ -204,9 +204,8 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     net, what = build_network(args.weights, args.method)
     colour = args.multifocus or has_colour_path(net)
-    tone = float(getattr(net, "equalize", 0.0))  # G's tone step reads the whole image: it is
-    if tone > 0:  # applied once to the assembled output (tiled or not), the rest runs as is
-        net = net.without_tone()
+    net, tone = split_tone(net)  # G's tone step reads the whole image: applied once to the
+    # assembled output (tiled or not) after the rest of the network
     known = getattr(net, "receptive_radius", None)  # None: the method does not say
     radius = int(known or 0)
     exact = 2 * radius if known is not None else FALLBACK_OVERLAP  # overlap of exact tiles

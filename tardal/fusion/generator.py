@@ -167,6 +167,14 @@ def equalize_blend(y: torch.Tensor, weight: float) -> torch.Tensor:
     return (x + weight * (eq - x)).to(y.dtype)
 
 
+def split_tone(net: nn.Module) -> tuple[nn.Module, float]:
+    """``(local, w)``: ``net`` without its whole-image tone step and that step's fraction (the
+    network itself and 0 for networks without one), so tiles of ``local`` followed by
+    ``equalize_blend(., w)`` of the assembled image give ``net``'s output."""
+    w = float(getattr(net, "equalize", 0.0))
+    return (net.without_tone(), w) if w > 0 else (net, 0.0)
+
+
 @FUSION.register("tardal")
 class TarDALGenerator(nn.Module):
     """G: ``fused = G(ir, vis_y)``.

@@ -26,11 +26,17 @@ def _starts(size: int, tile: int, stride: int) -> list[int]:
 
 def fuse_tiled(net: nn.Module, ir: torch.Tensor, vis_y: torch.Tensor, tile: int,
                overlap: int = 32) -> torch.Tensor:
-    """Fuse (B,1,H,W) inputs window by window; returns (B,1,H,W) like ``net(ir, vis_y)``."""
+    """Fuse (B,1,H,W) inputs window by window; returns (B,1,H,W) like ``net(ir, vis_y)``.
+    G's whole-image tone step (``fusion.equalize``) is applied once, to the assembled image."""
+    from tardal.fusion.generator import equalize_blend, split_tone
+
     if tile <= 0:
         raise ConfigError(f"--tile must be positive, found {tile}")
     if overlap < 0 or overlap >= tile:
         raise ConfigError(f"--overlap must be in [0, tile), found {overlap} with tile {tile}")
+    net, tone = split_tone(net)
+    if tone > 0:
+        return equalize_blend(fuse_tiled(net, ir, vis_y, tile, overlap), tone)
     h, w = ir.shape[-2:]
     th, tw = min(tile, h), min(tile, w)
     margin = overlap // 2

@@ -369,7 +369,7 @@ def test_tone_step_is_opencv_histogram_equalisation_blended() -> None:
 
 
 def test_tone_step_is_eval_only_last_and_global() -> None:
-    from tardal.fusion.generator import equalize_blend
+    from tardal.fusion.generator import equalize_blend, split_tone
     from tardal.fusion.inference import fuse_tiled
 
     torch.manual_seed(0)
@@ -390,6 +390,10 @@ def test_tone_step_is_eval_only_last_and_global() -> None:
         assert bare.encoder.conv.weight is g.encoder.conv.weight
         tiled = fuse_tiled(bare, ir, vis, 48, 2 * g.receptive_radius)
         assert float((equalize_blend(tiled, 0.3) - whole).abs().max()) < 1e-5
+        # fuse_tiled does the same for G itself (the step once, not per tile)
+        assert float((fuse_tiled(g, ir, vis, 48, 2 * g.receptive_radius) - whole).abs().max()
+                     ) < 1e-5
+        assert split_tone(local) == (local, 0.0)
         # the step reads the whole image: a change far away moves this pixel's tone
         far = ir.clone()
         far[..., :20, :20] = 1.0
