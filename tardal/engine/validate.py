@@ -7,9 +7,9 @@
   ``AP50/<class>``, ``AP/<class>``; ``fitness = AP`` (0 when undefined).
 * Modes with G also report G's validation content loss (``content = a_ssim L_ssim + a_pix
   L_pixel``, with ``ssim`` and ``pixel``); for ``dt`` ``fitness = -content``. It scores G's own
-  map (:meth:`~tardal.fusion.generator.TarDALGenerator.own_map`): the eval-mode detail split
-  and illumination step are left out, as in training, so the epoch kept does not depend on
-  them.
+  map (:meth:`~tardal.fusion.generator.TarDALGenerator.own_map`): the eval-mode detail split,
+  illumination and tone steps are left out, as in training, so the epoch kept does not depend
+  on them.
 
 So ``weights/best.pt`` holds the epoch with the best AP@[.5:.95] (the lowest content loss for
 ``dt``).
